@@ -1,0 +1,356 @@
+"""Recipes: one YAML file maps 1:1 onto a tree of frozen dataclasses.
+
+``load_recipe("recipes/pocket-zero.yaml", ["train.steps=50"])`` reads the YAML, applies the
+``section.key=value`` overrides (values parsed as YAML, so ``3``, ``1e-6``, ``true``, ``[a, b]`` are typed),
+and builds a :class:`Config`. Unknown or misspelled keys, values of the wrong type and missing required
+values raise :class:`~r1train.errors.UserError` naming the key, the file and the closest valid key.
+Every key has a default except ``model.name_or_path`` and ``data.source``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from r1train.errors import UserError
+
+REQUIRED: Any = dataclasses.MISSING
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name_or_path: str = REQUIRED  # hub id, local dir, or tiny:<size>
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    lora: LoraConfig | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    gradient_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = REQUIRED  # hf:<id>[:<config>] | file:<path.jsonl|.parquet> | synthetic:<task>
+    split: str = "train"
+    eval_split: str | None = None  # held-out split; synthetic tasks make their own
+    prompt_column: str = "question"
+    answer_column: str = "answer"
+    template: str = "r1-zero"  # see r1train/templates.py
+    system_prompt: str | None = None
+    task: dict[str, Any] = field(default_factory=dict)  # options of a synthetic task, e.g. {digits: 3}
+    shuffle: bool = True
+    max_prompt_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    engine: Literal["vllm", "vllm-server", "hf"] = "hf"
+    prompts_per_step: int = 16
+    num_generations: int = 8  # group size G
+    max_new_tokens: int = 1024
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off
+    min_p: float = 0.0
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    name: str = REQUIRED  # registry name, module:function, or path/file.py:function
+    weight: float = 1.0
+    args: dict[str, Any] = field(default_factory=dict)  # keyword options passed to the function
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    advantage: str = "grpo"  # grpo | rloo | reinforce_pp (registry in r1train/grpo.py)
+    loss: str = "grpo"  # policy-loss registry name
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = "token_mean"
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    kl_beta: float = 0.0
+    iterations: int = 1
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1.0e-6
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1.0e-8
+    warmup_steps: int = 0
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    max_grad_norm: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 500
+    seed: int = 0
+    output_dir: str = "runs/example"
+    save_every: int = 50
+    resume: str = "auto"  # auto | never | <checkpoint path>
+    overwrite: bool = False  # allow writing into a directory that holds another run
+    micro_batch_size: int = 16  # sequences per forward/backward
+    eval_every: int = 0  # 0 = only before and after training
+    eval_size: int = 64  # held-out prompts for the before/after accuracy
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    project: str = "r1train"
+    entity: str | None = None
+    name: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    mode: Literal["online", "offline", "disabled"] = "disabled"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    completions_every: int = 1
+    completions_per_step: int = 4
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = REQUIRED
+    data: DataConfig = REQUIRED
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec(name="answer.exact")])
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    description: str = ""  # one line, shown by `r1train recipes`
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as plain data (what is saved next to a run and sent to W&B)."""
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building dataclasses from plain data, with errors a person can act on.
+
+
+def from_dict(cls: type, data: Any, where: str, path: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; ``where`` names the file, ``path`` the key prefix."""
+    if not isinstance(data, dict):
+        raise UserError(f"{_key(path)} in {where} must be a mapping of keys, not {_show(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise UserError(_unknown(str(key), list(fields), where, path))
+        kwargs[key] = _coerce(hints[key], value, where, _join(path, key))
+    for name, f in fields.items():
+        if name not in kwargs and f.default is REQUIRED and f.default_factory is REQUIRED:
+            raise UserError(f"{_key(_join(path, name))} is required in {where}; add it to the recipe")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(option, value, where, path)
+            except UserError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is Literal:
+        if value not in args:
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            choices = " | ".join(str(a) for a in args)
+            raise UserError(f"{_key(path)} in {where} is {value!r}{hint}; it must be one of {choices}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value if value is not None else {}, where, path)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise UserError(f"{_key(path)} in {where} must be a list, not {_show(value)}")
+        return [_coerce(args[0], v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{_key(path)} in {where} must be a mapping, not {_show(value)}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{_key(path)} in {where} must be true or false, not {_show(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise UserError(f"{_key(path)} in {where} must be a whole number, not {_show(value)}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-6 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise UserError(f"{_key(path)} in {where} must be a number, not {_show(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise UserError(f"{_key(path)} in {where} must be a string, not {_show(value)}")
+    raise TypeError(f"config type {tp!r} at {path} is not supported")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _key(path: str) -> str:
+    return f"'{path}'" if path else "the recipe"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}"
+
+
+def _unknown(key: str, valid: list[str], where: str, path: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"did you mean '{_join(path, close[0])}'?" if close else f"valid keys are: {', '.join(valid)}"
+    return f"unknown key '{_join(path, key)}' in {where}; {hint}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recipes and overrides.
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.steps=50"`` -> (["train", "steps"], 50); the value is parsed as YAML."""
+    if "=" not in text:
+        raise UserError(f"override {text!r} must look like section.key=value, e.g. train.steps=50")
+    key, _, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise UserError(f"override {text!r} has an empty key part; write it like section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``section.key=value`` override set (nested keys allowed)."""
+    out = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a recipe file; a missing file or malformed YAML is a one-sentence :class:`UserError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"recipe {str(path)!r} does not exist; give the path to a .yaml recipe (see `r1train recipes`)")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "it is not valid YAML"
+        raise UserError(f"recipe {str(path)!r} is malformed YAML{at} ({problem}); fix the syntax there") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {str(path)!r} must be a mapping of sections (model:, data:, …), not {_show(data)}")
+    return data
+
+
+def build_config(data: dict[str, Any], where: str) -> Config:
+    """Turn plain recipe data into a validated :class:`Config`."""
+    cfg = from_dict(Config, data, where)
+    validate(cfg, where)
+    return cfg
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a recipe YAML, apply ``section.key=value`` overrides and build the :class:`Config`."""
+    data = apply_overrides(read_yaml(path), list(overrides or []))
+    where = str(path) + (" (with overrides)" if overrides else "")
+    return build_config(data, where)
+
+
+def first_comment_line(path: str | Path) -> str:
+    """The recipe's ``description`` key, else its second comment line (the first is the launch command)."""
+    lines = Path(path).read_text().splitlines()
+    comments = [ln.lstrip("#").strip() for ln in lines if ln.startswith("#")]
+    return comments[1] if len(comments) > 1 else (comments[0] if comments else "")
+
+
+def validate(cfg: Config, where: str) -> None:
+    """Checks that span keys: values that are each fine alone but do not fit together."""
+    r, t, a = cfg.rollout, cfg.train, cfg.algorithm
+    positive = {
+        "rollout.prompts_per_step": r.prompts_per_step,
+        "rollout.num_generations": r.num_generations,
+        "rollout.max_new_tokens": r.max_new_tokens,
+        "train.steps": t.steps,
+        "train.micro_batch_size": t.micro_batch_size,
+        "algorithm.iterations": a.iterations,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise UserError(f"'{key}' in {where} is {value}; it must be at least 1")
+    if r.num_generations < 2 and a.advantage in ("grpo", "rloo"):
+        raise UserError(
+            f"'rollout.num_generations' in {where} is {r.num_generations}; group-relative advantages "
+            "need at least 2 samples per prompt"
+        )
+    if r.temperature <= 0:
+        raise UserError(f"'rollout.temperature' in {where} is {r.temperature}; RL sampling needs a temperature above 0")
+    if not cfg.rewards:
+        raise UserError(f"'rewards' in {where} is empty; name at least one reward function")
+    if t.resume not in ("auto", "never") and not Path(t.resume).exists():
+        raise UserError(f"'train.resume' in {where} is {t.resume!r}, which does not exist; use auto, never or a checkpoint path")

@@ -1,0 +1,66 @@
+"""Per-token logprobs of sampled tokens, without materialising full-vocabulary logits for the batch.
+
+``PolicyLogprobs`` wraps a causal LM so that the forward pass used for training goes through one module
+(what DDP/FSDP wrap). It runs the decoder, keeps the hidden states at completion positions only, and
+applies the output head chunk by chunk: each chunk's (tokens x vocab) logits exist only inside the chunk,
+and in training they are recomputed during backward (activation checkpointing), so memory grows with the
+number of completion tokens, not tokens x vocab. Logits are divided by the sampling temperature so the
+logprobs are those of the distribution the sampler drew from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+
+def _chunk_logprobs(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, temperature: float):
+    logits = nn.functional.linear(hidden, weight, bias).float() / temperature  # (K, V)
+    logp_all = logits.log_softmax(-1)  # (K, V)
+    logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (K,)
+    entropy = -(logp_all.exp() * logp_all).sum(-1).detach()  # (K,)
+    return logp, entropy
+
+
+class PolicyLogprobs(nn.Module):
+    """``forward(input_ids, attention_mask, completion_mask) -> (logp, entropy)``, both (N, L-1)."""
+
+    def __init__(self, model: nn.Module, chunk_tokens: int = 1024) -> None:
+        super().__init__()
+        self.model = model
+        self.chunk_tokens = chunk_tokens
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, completion_mask: Tensor, temperature: float = 1.0):
+        decoder = self.model.get_decoder()
+        head = self.model.get_output_embeddings()
+        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (N, L, H)
+        # position t predicts token t+1: the predicted tokens are input_ids[:, 1:]
+        predict_mask = completion_mask[:, 1:].bool()  # (N, L-1)
+        h = hidden[:, :-1][predict_mask]  # (K, H) only completion positions
+        targets = input_ids[:, 1:][predict_mask]  # (K,)
+        logps, ents = [], []
+        for start in range(0, h.shape[0], self.chunk_tokens):
+            args = (h[start : start + self.chunk_tokens], head.weight, head.bias, targets[start : start + self.chunk_tokens], temperature)
+            if torch.is_grad_enabled():
+                lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
+            else:
+                lp, ent = _chunk_logprobs(*args)
+            logps.append(lp)
+            ents.append(ent)
+        flat_logp = torch.cat(logps) if logps else h.new_zeros(0)
+        flat_ent = torch.cat(ents) if ents else h.new_zeros(0)
+        logp = torch.zeros(predict_mask.shape, dtype=flat_logp.dtype, device=h.device)  # (N, L-1)
+        entropy = torch.zeros_like(logp)
+        logp = logp.masked_scatter(predict_mask, flat_logp)
+        entropy = entropy.masked_scatter(predict_mask, flat_ent)
+        return logp, entropy
+
+
+def unwrap(model: Any) -> Any:
+    """The underlying causal LM of a (possibly accelerate-wrapped) ``PolicyLogprobs``."""
+    while hasattr(model, "module"):
+        model = model.module
+    return model.model if isinstance(model, PolicyLogprobs) else model

@@ -1,0 +1,73 @@
+"""Prompt templates, registered by name: turn a question into the text the policy continues.
+
+* ``r1-zero``: DeepSeek-R1-Zero's template (reasoning in ``<think></think>``, answer in ``<answer></answer>``).
+* ``pocket``: the same contract in one short line, for tiny character-level models whose every prompt
+  character costs a token.
+* ``boxed``: "Please reason step by step, and put your final answer within \\boxed{}." (Qwen-math style).
+* ``chat``: the tokenizer's own chat template, with an optional system prompt.
+* ``plain``: the question as it is.
+
+A template is ``fn(question: str, tokenizer, system_prompt: str | None) -> str``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from r1train.errors import UserError
+
+Template = Callable[[str, Any, "str | None"], str]
+TEMPLATES: dict[str, Template] = {}
+
+R1_ZERO = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: {question}. Assistant:"
+)
+BOXED_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def register(name: str) -> Callable[[Template], Template]:
+    def wrap(fn: Template) -> Template:
+        TEMPLATES[name] = fn
+        return fn
+
+    return wrap
+
+
+@register("r1-zero")
+def r1_zero(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    return R1_ZERO.format(question=question)
+
+
+@register("pocket")
+def pocket(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    return f"Q: {question}\nA:"
+
+
+@register("boxed")
+def boxed(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    return f"{question}\n{BOXED_SUFFIX}\n"
+
+
+@register("chat")
+def chat(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise UserError("data.template is 'chat' but the tokenizer has no chat template; use r1-zero, boxed or plain")
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages.append({"role": "user", "content": question})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+@register("plain")
+def plain(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    return question
+
+
+def get(name: str) -> Template:
+    if name not in TEMPLATES:
+        raise UserError(f"unknown template {name!r} in data.template; use one of {', '.join(sorted(TEMPLATES))}")
+    return TEMPLATES[name]
