@@ -34,6 +34,7 @@ REGISTRY: dict[str, RewardFn] = {}
 BUILTIN_MODULES: tuple[str, ...] = (
     "rewards.format",
     "rewards.answer",
+    "rewards.code",
 )
 
 ENTRY_POINT_GROUP = "r1train.rewards"

@@ -1,0 +1,583 @@
+"""Run untrusted, model-written Python in an OS-level sandbox: ``run_program``, ``run_tests``.
+
+``run_program(source, stdin)`` runs one program and returns an :class:`ExecResult` (status, exit code,
+stdout, stderr, wall time); ``run_tests(source, tests)`` (from :mod:`rewards.sandbox_tests`, re-exported
+here) scores a program against stdin/stdout or call-based test cases. Code rewards (``rewards.code``)
+call these thousands of times per training step, so one run costs a few tens of milliseconds more than
+a bare ``python3 -c``. Nothing here uses Python-level guards: isolation is the kernel's.
+
+How a run is isolated (``describe_isolation()`` prints what this machine provides):
+
+* **bubblewrap** puts the program in fresh user, PID, network, IPC, UTS and (where possible) cgroup
+  namespaces, with further user namespaces disabled. It sees a read-only ``/usr`` (the interpreter and
+  the standard library; ``/bin``, ``/lib``… as on the host), a synthetic minimal ``/etc``, its own
+  ``/proc`` and a minimal ``/dev``, read-only inputs under ``/box``, and one writable place: a fresh,
+  size-limited tmpfs at ``/tmp`` that vanishes with the run. The host's ``/root``, ``/home``, ``/work``,
+  ``/tmp``, the project, checkpoints, sockets and every other path simply do not exist inside. The
+  environment is empty but for ``PATH``, ``HOME``, ``LANG``; the network is a private loopback only.
+* **An unprivileged user.** When the trainer is root, the launcher drops to a fresh, random, otherwise
+  unused uid with no capabilities, no supplementary groups and ``no_new_privs`` before bubblewrap
+  starts, so root's files, root's rlimit exemptions and root's processes are out of reach even if a
+  namespace were escaped. When the trainer is not root, the program runs in the user namespace as the
+  trainer's uid mapped to an unprivileged id (the trainer's files are still invisible; see below).
+* **Limits** (:mod:`rewards.sandbox_limits`): wall time enforced from outside; CPU time, address space,
+  stack, file size, open files, processes via rlimits that cannot be raised inside; memory of all
+  processes together and the number of tasks via per-run cgroup v1 groups where this machine allows
+  (else per-process rlimits, said so by ``describe_isolation()``); stdout/stderr capped, cut and reported
+  as ``"output_limit"``.
+* **Clean ends.** The program's processes live in a PID namespace whose init is killed (SIGKILL from
+  outside) on timeout, on output overflow, or when the program exits; the kernel then kills every
+  process in the namespace, including ``setsid``/double-fork daemons, before ``run_program`` returns.
+  The trainer reads the pipes with a non-blocking loop and a deadline, so a closed, stalled or flooded
+  stdout cannot hang it, and nothing inside can see or signal any host process.
+* **Refusal, not fallback.** Without bubblewrap, ``prlimit``, a usable interpreter, or kernel support
+  for unprivileged user namespaces, every call raises :class:`SandboxUnavailable` with what to install.
+  Only ``unsafe_no_isolation=True`` or ``R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION=1`` runs code without the
+  sandbox (rlimits and a temp dir only), with a loud warning each process.
+
+What it protects against: reading or writing host files and secrets, reading the trainer's environment,
+network access (loopback included: the namespace has its own), signalling or tracing host processes,
+fork/thread bombs, memory and disk exhaustion, CPU burners that ignore signals, output floods,
+survivors after the run, and (for ``run_tests``) a program that fakes its test results: expected outputs
+never enter the sandbox and are compared on the host.
+
+What it does not protect against: kernel vulnerabilities reachable from an unprivileged user namespace
+(keep the kernel patched); side channels and timing (CPU caches, ``/proc/meminfo``, host CPU model are
+visible); CPU contention (the program may use its CPU-time limit on every allowed process, slowing
+other work on the machine); a host-side ``core_pattern`` pipe helper (core dumps are disabled by rlimit,
+but a pipe helper ignores it); a non-root trainer's own uid as the owner of the sandbox processes on the
+host (only the namespaces separate them). It is a sandbox for code written by a model, not by an
+adversary with kernel 0-days.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rewards.sandbox_limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
+
+Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+UNSAFE_ENV = "R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION"
+# Fresh sandbox uids (root trainer only) are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above real users
+# and subordinate-id ranges, so no file or process on the host belongs to them.
+UID_BASE, UID_SPAN = 0x7A000000, 1 << 24
+INSIDE_UID = 1000
+SANDBOX_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+ETC_FILES = {
+    "/etc/passwd": f"root:x:0:0:root:/:/usr/sbin/nologin\nsandbox:x:{INSIDE_UID}:{INSIDE_UID}::/tmp:/usr/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "/etc/group": f"root:x:0:\nsandbox:x:{INSIDE_UID}:\nnogroup:x:65534:\n",
+    "/etc/hosts": "127.0.0.1 localhost sandbox\n::1 localhost\n",
+    "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+}
+HOST_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+# Reading the pipes: a chunk, and how often the loop wakes without output.
+CHUNK, TICK_S = 1 << 16, 0.25
+OnStdout = Callable[[bytes], str | None]  # returns "progress" (reset the idle timer), "stop", or None
+
+
+class SandboxUnavailable(RuntimeError):
+    """No isolation is possible here; the message says what to install or enable."""
+
+
+class SandboxError(RuntimeError):
+    """The sandbox machinery failed for one run (not the program): the run cannot be scored."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What one sandboxed run did. ``exit_code`` is None when the sandbox killed the program."""
+
+    status: Status
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    wall_s: float
+    truncated: bool = False  # stdout or stderr was cut at the output limit
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What this machine provides, found once by :func:`isolation`."""
+
+    bwrap: str
+    prlimit: str
+    python: str
+    python_mounts: tuple[str, ...]  # directories bound read-only besides /usr
+    root_dirs: tuple[tuple[str, str], ...]  # ("symlink"|"bind", path) for /bin, /lib, … as on the host
+    setpriv: str | None  # set when the trainer is root: drop to a fresh uid
+    cgroups: bool
+
+    def describe(self) -> str:
+        user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
+        return f"bubblewrap namespaces, {user}, {describe()}; python {self.python}"
+
+
+def _unsafe_requested(unsafe_no_isolation: bool) -> bool:
+    return unsafe_no_isolation or os.environ.get(UNSAFE_ENV, "") not in ("", "0")
+
+
+def _find_python() -> tuple[str, tuple[str, ...]]:
+    """The interpreter to run inside, and what besides /usr must be mounted for it."""
+    override = os.environ.get("R1TRAIN_SANDBOX_PYTHON")
+    candidates = [override] if override else ["/usr/bin/python3", "/usr/local/bin/python3", sys.executable]
+    for cand in candidates:
+        real = os.path.realpath(cand)
+        if not os.access(real, os.X_OK):
+            continue
+        if real.startswith("/usr/"):
+            return real, ()
+        prefix = os.path.realpath(sys.base_prefix) if real == os.path.realpath(sys.executable) else ""
+        if prefix and real.startswith(prefix + "/") and prefix not in ("/", "/root", "/home", "/tmp", "/work"):
+            return real, (prefix,)
+    raise SandboxUnavailable(
+        "the code sandbox found no Python under /usr to run programs with; install one "
+        "('apt-get install python3') or set R1TRAIN_SANDBOX_PYTHON to an interpreter outside your home and project"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def isolation() -> Isolation:
+    """Find and test the isolation this machine offers; raise :class:`SandboxUnavailable` if there is none."""
+    bwrap, prlimit = shutil.which("bwrap"), shutil.which("prlimit")
+    if not bwrap:
+        raise SandboxUnavailable(
+            "the code sandbox needs bubblewrap; install it ('apt-get install bubblewrap', or 'make system-deps' "
+            f"as root), or set {UNSAFE_ENV}=1 to run model-written code WITHOUT isolation"
+        )
+    if not prlimit:
+        raise SandboxUnavailable("the code sandbox needs prlimit; install util-linux ('apt-get install util-linux')")
+    setpriv = None
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            raise SandboxUnavailable("running as root, the code sandbox needs setpriv to drop privileges; install util-linux")
+    python, mounts = _find_python()
+    root_dirs = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = f"/{name}"
+        if os.path.islink(path):
+            root_dirs.append(("symlink", path))
+        elif os.path.isdir(path):
+            root_dirs.append(("bind", path))
+    bases = cgroup_bases()
+    iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None)
+    probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
+    if probe.status != "ok" or probe.stdout.strip() != str(INSIDE_UID):
+        raise SandboxUnavailable(
+            "bubblewrap is installed but cannot create the sandbox here (it needs unprivileged user namespaces: "
+            "check 'sysctl kernel.unprivileged_userns_clone=1' / 'user.max_user_namespaces', or AppArmor's "
+            f"userns restriction); bwrap said: {probe.stderr.strip()[-500:] or probe.status}"
+        )
+    return iso
+
+
+def describe_isolation() -> str:
+    """One line on how programs are isolated on this machine (raises if they cannot be)."""
+    return isolation().describe()
+
+
+def run_program(
+    source: str,
+    stdin: str = "",
+    *,
+    timeout_s: float = 5.0,
+    memory_mb: int = 512,
+    max_processes: int = 64,
+    max_output_bytes: int = 4 << 20,
+    max_file_mb: int = 64,
+    unsafe_no_isolation: bool = False,
+) -> ExecResult:
+    """Run Python ``source`` with ``stdin`` in the sandbox and report what happened.
+
+    ``timeout_s`` is wall time (CPU time per process is bounded by the same number); ``memory_mb`` bounds
+    all the program's processes together where cgroups are available. Raises :class:`SandboxUnavailable`
+    when no isolation exists (never runs unisolated unless ``unsafe_no_isolation``) and
+    :class:`SandboxError` when the machinery fails for this run.
+    """
+    limits = Limits(
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        max_processes=max_processes,
+        max_output_bytes=max_output_bytes,
+        max_file_mb=max_file_mb,
+    )
+    files = {"main.py": source.encode("utf-8", "surrogateescape")}
+    return execute(["/box/main.py"], files, stdin.encode("utf-8", "surrogateescape"), limits, unsafe=unsafe_no_isolation)
+
+
+def execute(
+    args: Sequence[str],
+    files: dict[str, bytes],
+    stdin: bytes,
+    limits: Limits,
+    *,
+    on_stdout: OnStdout | None = None,
+    idle_timeout_s: float | None = None,
+    unsafe: bool = False,
+) -> ExecResult:
+    """Run ``python3 -I -B *args`` with ``files`` placed read-only under ``/box``; the engine under the API.
+
+    ``limits.timeout_s`` caps the whole run. With ``idle_timeout_s`` the run also ends when that long
+    passes without ``on_stdout`` answering "progress" (a per-test time limit for the harness).
+    """
+    if _unsafe_requested(unsafe):
+        return _execute_unisolated(args, files, stdin, limits, on_stdout, idle_timeout_s)
+    return _execute_isolated(isolation(), args, files, stdin, limits, on_stdout, idle_timeout_s)
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name)  # close-on-exec; only pass_fds reach the launcher
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _user_task_count() -> int:
+    """Tasks (threads included) of this uid on the host: RLIMIT_NPROC counts them all."""
+    uid, count = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                pass
+    return count
+
+
+def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: int) -> list[str]:
+    argv = [iso.bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+    argv += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"]
+    argv += ["--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--hostname", "sandbox"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for kind, path in iso.root_dirs:
+        argv += ["--symlink", os.readlink(path), path] if kind == "symlink" else ["--ro-bind", path, path]
+    for path in iso.python_mounts:
+        argv += ["--ro-bind", path, path]
+    for path in HOST_ETC:
+        argv += ["--ro-bind-try", path, path]
+    for dest, fd in fds.items():  # copied into the root tmpfs, made read-only by --remount-ro / below
+        argv += ["--perms", "0444", "--file", str(fd), dest]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--size", str(limits.scratch_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
+    argv += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
+    for key, value in SANDBOX_ENV.items():
+        argv += ["--setenv", key, value]
+    argv += ["--info-fd", str(info_fd), "--"]
+    return argv
+
+
+def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> list[str]:
+    """sh (joins the run's cgroups) -> prlimit -> setpriv (root only: fresh uid, no caps) -> bwrap."""
+    if iso.setpriv:
+        uid = int(os.environ.get("R1TRAIN_SANDBOX_UID", "0")) or UID_BASE + secrets.randbelow(UID_SPAN)
+        nproc = limits.max_processes + HELPER_TASKS
+    else:
+        uid, nproc = None, _user_task_count() + limits.max_processes + HELPER_TASKS
+    argv = [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
+    if uid is not None:
+        argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
+        argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
+    if cgroups is not None:
+        joins = "; ".join(f'echo $$ > "{path}"' for path in cgroups.procs_files)
+        argv = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *argv]
+    return argv
+
+
+def _execute_isolated(
+    iso: Isolation,
+    args: Sequence[str],
+    files: dict[str, bytes],
+    stdin: bytes,
+    limits: Limits,
+    on_stdout: OnStdout | None = None,
+    idle_timeout_s: float | None = None,
+) -> ExecResult:
+    fds: dict[str, int] = {}
+    info_r = info_w = stdin_fd = -1
+    cgroups: CgroupRun | None = None
+    try:
+        for dest, text in ETC_FILES.items():
+            fds[dest] = _memfd(dest, text.encode())
+        for name, data in files.items():
+            fds[f"/box/{name}"] = _memfd(name, data)
+        stdin_fd = _memfd("stdin", stdin)
+        info_r, info_w = os.pipe()
+        cgroups = CgroupRun.create(limits) if iso.cgroups else None
+        cmd = _launcher(iso, limits, cgroups) + _bwrap_argv(iso, limits, fds, info_w)
+        cmd += [iso.python, "-I", "-B", *args]
+        run = _Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)
+        for fd in [info_w, stdin_fd, *fds.values()]:
+            os.close(fd)
+        info_w = stdin_fd = -1
+        fds = {}
+        run.wait()
+        oom = cgroups.oom_kills() if cgroups is not None else 0
+        if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
+            raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
+        return run.result(oom_kills=oom)
+    finally:
+        for fd in [info_r, info_w, stdin_fd, *fds.values()]:
+            if fd >= 0:
+                os.close(fd)
+        if cgroups is not None:
+            cgroups.remove()
+
+
+class _Run:
+    """One launched sandbox: reads its pipes under a deadline and kills its PID namespace when needed."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        stdin_fd: int,
+        pass_fds: list[int],
+        info_r: int,
+        limits: Limits,
+        on_stdout: OnStdout | None,
+        idle_timeout_s: float | None,
+        *,
+        cwd: str = "/",
+        process_group: bool = False,
+    ) -> None:
+        self.limits, self.on_stdout, self.idle_timeout_s = limits, on_stdout, idle_timeout_s
+        self.process_group = process_group
+        self.sandbox_pid: int | None = None  # host pid of the namespace's init, from bwrap's info fd
+        self.kill_reason: str | None = None
+        self.returncode: int | None = None
+        self.out, self.err, self.truncated = bytearray(), bytearray(), False
+        self.info, self.info_r = bytearray(), info_r
+        self.start = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                env={},
+                cwd=cwd,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
+
+    def wait(self) -> None:
+        proc = self.proc
+        assert proc.stdout is not None and proc.stderr is not None
+        hard_deadline = self.start + self.limits.timeout_s
+        deadline = min(hard_deadline, self.start + (self.idle_timeout_s or self.limits.timeout_s))
+        sel = selectors.DefaultSelector()
+        streams = {proc.stdout.fileno(): self.out, proc.stderr.fileno(): self.err}
+        for fd in streams:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        if self.info_r >= 0:
+            sel.register(self.info_r, selectors.EVENT_READ)
+        try:
+            while sel.get_map() and self.kill_reason is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    self.kill("timeout")
+                    break
+                for key, _ in sel.select(min(deadline - now, TICK_S)):
+                    deadline = self._read(sel, key.fd, streams, deadline, hard_deadline)
+                    if self.kill_reason is not None:
+                        break
+                if self.info_r < 0 and not any(fd in sel.get_map() for fd in streams) and proc.poll() is not None:
+                    break
+            if self.kill_reason is None:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.kill("timeout")
+        finally:
+            sel.close()
+            if self.kill_reason is not None:
+                self._reap()
+            proc.stdout.close()
+            proc.stderr.close()
+        self.wall_s = time.monotonic() - self.start
+        self.returncode = proc.returncode
+
+    def _read(self, sel: selectors.BaseSelector, fd: int, streams: dict[int, bytearray], deadline: float, hard: float) -> float:
+        try:
+            chunk = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return deadline
+        except OSError:
+            chunk = b""
+        if not chunk:
+            sel.unregister(fd)
+            if fd == self.info_r:
+                self._parse_info()
+                self.info_r = -1
+            return deadline
+        if fd == self.info_r:
+            self.info += chunk
+            self._parse_info()
+            return deadline
+        buf = streams[fd]
+        room = self.limits.max_output_bytes - len(buf)
+        buf += chunk[: max(room, 0)]
+        if len(chunk) > room:
+            self.truncated = True
+            self.kill("output_limit")
+            return deadline
+        if self.on_stdout is not None and buf is self.out:
+            action = self.on_stdout(chunk)
+            if action == "stop":
+                self.kill("stop")
+            elif action == "progress" and self.idle_timeout_s:
+                deadline = min(hard, time.monotonic() + self.idle_timeout_s)
+        return deadline
+
+    def _parse_info(self) -> None:
+        match = re.search(rb'"child-pid"\s*:\s*(\d+)', self.info)
+        if match and self.sandbox_pid is None:
+            self.sandbox_pid = int(match.group(1))
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL the namespace's init (the kernel then kills everything in it), else the launcher."""
+        if self.kill_reason is None:
+            self.kill_reason = reason
+        if self.info_r >= 0 and self.sandbox_pid is None:
+            try:  # bwrap writes the child pid right after cloning; pick it up if it is there
+                self.info += os.read(self.info_r, CHUNK)
+                self._parse_info()
+            except OSError:
+                pass
+        target = self.sandbox_pid
+        try:
+            if self.process_group:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            elif target is not None:
+                os.kill(target, signal.SIGKILL)
+            else:
+                self.proc.kill()  # bwrap not yet in its namespace: --die-with-parent takes the child down
+        except OSError:
+            pass
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stderr_text(self) -> str:
+        return self.err.decode("utf-8", "replace")
+
+    def result(self, *, oom_kills: int = 0) -> ExecResult:
+        code = self.returncode
+        stdout, stderr = self.out.decode("utf-8", "replace"), self.stderr_text()
+        reason = self.kill_reason
+        status: Status
+        if reason == "output_limit":
+            status = "output_limit"
+        elif reason == "timeout":
+            status = "timeout"
+        elif oom_kills > 0:
+            status = "memory"
+        elif reason == "stop":
+            status = "killed"
+        elif code == 0:
+            status = "ok"
+        elif code is not None and code > 128 and code - 128 == signal.SIGXCPU:
+            status = "timeout"
+        elif code == 128 + signal.SIGKILL and self.wall_s >= self.limits.cpu_limit_s:
+            status = "timeout"  # the hard CPU limit (a burner that ignored SIGXCPU)
+        elif code is not None and code > 128 and code - 128 not in CRASH_SIGNALS:
+            status = "killed"
+        elif "MemoryError" in stderr[-2000:]:
+            status = "memory"
+        else:
+            status = "error"
+        exit_code = None if reason is not None else code
+        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated)
+
+
+_warned_unsafe = False
+
+
+def _execute_unisolated(
+    args: Sequence[str],
+    files: dict[str, bytes],
+    stdin: bytes,
+    limits: Limits,
+    on_stdout: OnStdout | None,
+    idle_timeout_s: float | None,
+) -> ExecResult:
+    """UNSAFE: rlimits, a temp dir and an empty environment only. The program can read and write your files."""
+    global _warned_unsafe
+    if not _warned_unsafe:
+        _warned_unsafe = True
+        message = (
+            f"r1train: {UNSAFE_ENV} / unsafe_no_isolation is set: model-written code runs WITHOUT a sandbox "
+            "and can read, change or delete anything this user can"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        print(message, file=sys.stderr)
+    prlimit = shutil.which("prlimit")
+    python = os.path.realpath("/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
+    with tempfile.TemporaryDirectory(prefix="r1train-unsafe-") as tmp:
+        box = Path(tmp) / "box"
+        box.mkdir()
+        for name, data in files.items():
+            (box / name).write_bytes(data)
+        local_args = [a.replace("/box/", f"{box}/") for a in args]
+        prefix = [prlimit, *prlimit_args(limits, cgroups=False, nproc=_user_task_count() + limits.max_processes), "--"]
+        cmd = (prefix if prlimit else []) + [python, "-I", "-B", *local_args]
+        stdin_fd = _memfd("stdin", stdin)
+        try:
+            run = _Run(cmd, stdin_fd, [], -1, limits, on_stdout, idle_timeout_s, cwd=tmp, process_group=True)
+        finally:
+            os.close(stdin_fd)
+        run.wait()
+        return run.result()
+
+
+from rewards.sandbox_tests import TestReport, TestResult, run_tests  # noqa: E402  (re-export; imports this module)
+
+__all__ = [
+    "ExecResult",
+    "Limits",
+    "SandboxError",
+    "SandboxUnavailable",
+    "TestReport",
+    "TestResult",
+    "describe_isolation",
+    "execute",
+    "isolation",
+    "run_program",
+    "run_tests",
+]

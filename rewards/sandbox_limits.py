@@ -1,0 +1,244 @@
+"""Resource limits for one sandboxed run: the numbers, the rlimits, and the per-run cgroup v1 groups.
+
+The code sandbox (:mod:`rewards.sandbox`) bounds a program in two layers:
+
+* **rlimits**, set by ``prlimit`` on the launcher before it drops to the sandbox user, inherited by every
+  process in the sandbox and impossible to raise from inside (raising a hard limit needs
+  ``CAP_SYS_RESOURCE`` in the initial user namespace): CPU seconds per process, address space, stack,
+  file size, open files, processes per user, no core dumps.
+* **cgroups v1** (``memory`` and ``pids`` controllers), where this process can create child groups of its
+  own groups: one fresh group per run caps the memory of *all* the sandbox's processes together (swap
+  included when ``memsw`` exists), counts OOM kills so the run can be reported as ``"memory"``, and caps
+  the number of tasks. Where cgroups are not writable (no v1 hierarchy, not root, cgroup v2 only) the
+  sandbox degrades to rlimits alone: memory is then bounded per process (``RLIMIT_AS = memory_mb``), so
+  the aggregate bound is ``memory_mb x max_processes`` (:func:`describe` says which applies).
+
+Use: ``Limits(timeout_s=1, memory_mb=256)``; ``CgroupRun.create(limits)`` returns ``None`` when cgroups
+are unavailable; the caller joins the groups by writing the launcher's pid to ``procs_files`` and calls
+``remove()`` at the end, which kills stragglers first.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1 << 20
+# Processes the sandbox machinery itself needs inside the limits: bwrap's monitor and its pid 1.
+HELPER_TASKS = 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every bound on one sandboxed run; ``cpu_s`` and ``scratch_mb`` default from the others."""
+
+    timeout_s: float = 5.0  # wall time, enforced from outside the sandbox
+    memory_mb: int = 512  # all processes together with cgroups, per process without
+    max_processes: int = 64  # processes and threads
+    max_output_bytes: int = 4 * MIB  # per stream (stdout, stderr); more is cut and reported
+    max_file_mb: int = 64  # largest file the program may write
+    max_open_files: int = 256
+    scratch_mb: int | None = None  # size of the private /tmp; defaults to memory_mb
+    cpu_s: float | None = None  # CPU seconds per process; defaults to timeout_s
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_s", "memory_mb", "max_processes", "max_output_bytes", "max_file_mb", "max_open_files"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"sandbox limit {name} must be positive, got {getattr(self, name)!r}")
+        if self.memory_mb < 32:
+            raise ValueError(f"sandbox memory_mb={self.memory_mb} is too small for Python; give at least 32")
+
+    @property
+    def scratch_bytes(self) -> int:
+        return (self.scratch_mb if self.scratch_mb is not None else self.memory_mb) * MIB
+
+    @property
+    def cpu_limit_s(self) -> int:
+        """The soft RLIMIT_CPU (SIGXCPU); the hard limit, one second later, is SIGKILL."""
+        return max(1, math.ceil(self.cpu_s if self.cpu_s is not None else self.timeout_s))
+
+
+def prlimit_args(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
+    """``prlimit`` options for the launcher: soft == hard for everything but CPU.
+
+    With cgroups the memory cgroup is the real bound and RLIMIT_AS only stops absurd reservations early
+    (``memory_mb`` + 1 GiB of address space, so threads' stack reservations still fit); without cgroups
+    RLIMIT_AS is the memory bound itself, per process.
+    """
+    mem = limits.memory_mb * MIB
+    address_space = mem + 1024 * MIB if cgroups else mem
+    stack = min(32 * MIB, mem // 4) if cgroups else 8 * MIB
+    cpu = limits.cpu_limit_s
+    pairs = {
+        "cpu": f"{cpu}:{cpu + 1}",
+        "as": address_space,
+        "stack": stack,
+        "fsize": limits.max_file_mb * MIB,
+        "nofile": limits.max_open_files,
+        "nproc": nproc,
+        "core": 0,
+        "memlock": 0,
+        "msgqueue": 0,
+    }
+    return [f"--{key}={value}" for key, value in pairs.items()]
+
+
+def _mount_points() -> dict[str, str]:
+    """cgroup v1 controller name -> mount point, from /proc/self/mountinfo."""
+    points: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return points
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3 or tail[0] != "cgroup":
+            continue
+        for option in tail[2].split(","):
+            points.setdefault(option, fields[4])
+    return points
+
+
+def _own_group(controller: str) -> str | None:
+    """This process's group path in the v1 hierarchy that holds ``controller``."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) == 3 and controller in parts[1].split(","):
+            return parts[2]
+    return None
+
+
+_bases: dict[str, Path | None] | None = None
+_bases_lock = threading.Lock()
+_counter = 0
+
+
+def cgroup_bases() -> dict[str, Path | None]:
+    """The writable parent directory for per-run groups of each controller (None: not usable); cached."""
+    global _bases
+    with _bases_lock:
+        if _bases is None:
+            points = _mount_points()
+            found: dict[str, Path | None] = {}
+            for controller in ("memory", "pids"):
+                mount, own = points.get(controller), _own_group(controller)
+                base = Path(mount + own) if mount and own is not None else None
+                found[controller] = base if base is not None and _can_create_child(base) else None
+            _bases = found
+        return _bases
+
+
+def _can_create_child(base: Path) -> bool:
+    probe = base / f"r1train-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+        return True
+    except OSError:
+        return False
+
+
+def describe() -> str:
+    """One line on how memory and process counts are bounded on this machine."""
+    bases = cgroup_bases()
+    if bases["memory"] and bases["pids"]:
+        return "cgroup v1 memory+pids (aggregate memory and task limits)"
+    if bases["memory"]:
+        return "cgroup v1 memory (aggregate memory); tasks bounded by RLIMIT_NPROC"
+    return "rlimits only (memory bounded per process by RLIMIT_AS; tasks by RLIMIT_NPROC)"
+
+
+class CgroupRun:
+    """The memory and pids groups of one run, created fresh and removed afterwards."""
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+
+    @classmethod
+    def create(cls, limits: Limits) -> CgroupRun | None:
+        """Make this run's groups with their limits, or return None where cgroups are not usable."""
+        global _counter
+        bases = cgroup_bases()
+        if bases["memory"] is None:
+            return None
+        with _bases_lock:
+            _counter += 1
+            name = f"r1train-sbx-{os.getpid()}-{_counter}"
+        run = cls({})
+        try:
+            memory = bases["memory"] / name
+            memory.mkdir()
+            run.dirs["memory"] = memory
+            limit = str(limits.memory_mb * MIB)
+            (memory / "memory.limit_in_bytes").write_text(limit)
+            memsw = memory / "memory.memsw.limit_in_bytes"
+            if memsw.exists():
+                memsw.write_text(limit)  # no swap: memory + swap == memory
+            pids_base = bases["pids"]
+            if pids_base is not None:
+                pids = pids_base / name
+                pids.mkdir()
+                run.dirs["pids"] = pids
+                (pids / "pids.max").write_text(str(limits.max_processes + HELPER_TASKS))
+        except OSError:
+            run.remove()
+            raise
+        return run
+
+    @property
+    def procs_files(self) -> list[str]:
+        """Files the launcher writes its own pid to, joining every group before anything else runs."""
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer ended in this run's memory group."""
+        try:
+            text = (self.dirs["memory"] / "memory.oom_control").read_text()
+        except (KeyError, OSError):
+            return 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def tasks(self) -> list[int]:
+        """Pids still in any of this run's groups (empty once the sandbox is gone)."""
+        pids: set[int] = set()
+        for d in self.dirs.values():
+            try:
+                pids.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+            except OSError:
+                pass
+        return sorted(pids)
+
+    def remove(self) -> None:
+        """Kill anything left in the groups (there should be nothing) and delete them."""
+        deadline = time.monotonic() + 5.0
+        for d in list(self.dirs.values()):
+            while True:
+                for pid in self.tasks():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break  # leave an empty-looking group behind rather than hang the trainer
+                    time.sleep(0.005)
+        self.dirs = {}
