@@ -37,8 +37,13 @@ def update_policy(
     temperature = cfg.rollout.temperature
     device = accelerator.device
     batches = [mb.to(device) for mb in batches]
-    total_tokens = float(sum(mb.loss_mask.sum().item() for mb in batches))
-    total_seqs = float(sum(int((mb.loss_mask.sum(-1) > 0).sum().item()) for mb in batches))
+    counts = torch.tensor(
+        [sum(float(mb.loss_mask.sum()) for mb in batches), sum(float((mb.loss_mask.sum(-1) > 0).sum()) for mb in batches)],
+        device=device,
+    )
+    # Counts over all processes; DDP averages gradients over processes, so each loss is scaled back up.
+    total_tokens, total_seqs = (accelerator.reduce(counts, reduction="sum") if accelerator.num_processes > 1 else counts).tolist()
+    world = float(accelerator.num_processes)
     old = record_logprobs(policy, batches, temperature) if algo.iterations > 1 else None
     stats: dict[str, float] = {}
     for _ in range(algo.iterations):
@@ -52,7 +57,7 @@ def update_policy(
                 logp, old_logp, mb.advantages, mask, clip_low=algo.clip_low, clip_high=algo.clip_high, cfg=algo
             )
             loss = grpo.aggregate(per_token, mask, algo.loss_agg, total_tokens, total_seqs, cfg.rollout.max_new_tokens)
-            accelerator.backward(loss)
+            accelerator.backward(loss * world)
             with torch.no_grad():
                 sums["loss"] += loss.item()
                 for k, v in s.items():

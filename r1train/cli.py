@@ -1,0 +1,158 @@
+"""The ``r1train`` command line (also ``python -m r1train``).
+
+Sub-commands::
+
+    r1train train RECIPE [section.key=value …]   train with GRPO
+    r1train check RECIPE [section.key=value …]   validate a recipe without training
+    r1train recipes                              list the shipped recipes
+    r1train rewards                              list the registered reward functions
+    r1train bench NAME [args …]                  run a benchmark (r1train/bench/NAME.py)
+    r1train serve MODEL [vllm options]           start a vLLM server for rollout.engine=vllm-server
+
+Mistakes a user can make end in one line ``r1train: error: …`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+from r1train.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipes_dir() -> Path:
+    """``./recipes`` when run from a checkout, else the one next to the installed package."""
+    here = Path.cwd() / "recipes"
+    return here if here.is_dir() else REPO_ROOT / "recipes"
+
+
+def bench_names() -> list[str]:
+    import r1train.bench as bench
+
+    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="r1train",
+        description="Train language models to reason with RL from verifiable rewards (R1-Zero style GRPO).",
+        epilog="Start with: r1train train recipes/pocket-zero.yaml   (see `r1train recipes`)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for name, help_text in (("train", "train a policy with GRPO from a recipe"), ("check", "validate a recipe and print it resolved")):
+        p = sub.add_parser(name, help=help_text, description=help_text + ".")
+        p.add_argument("recipe", help="path to a recipe YAML (see `r1train recipes`)")
+        p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.steps=50 optim.lr=1e-5")
+
+    sub.add_parser("recipes", help="list the shipped recipes with one-line descriptions")
+    sub.add_parser("rewards", help="list the registered reward functions")
+
+    b = sub.add_parser("bench", help="run a benchmark that prints its figures", add_help=False)
+    b.add_argument("name", nargs="?", help="benchmark name")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (try NAME --help)")
+
+    s = sub.add_parser("serve", help="start a vLLM server for rollout.engine=vllm-server", add_help=False)
+    s.add_argument("args", nargs=argparse.REMAINDER, help="MODEL [vllm options] (try serve --help)")
+    return parser
+
+
+def cmd_check(recipe: str, overrides: list[str]) -> int:
+    import yaml
+
+    from r1train.config import load_recipe
+    from r1train.scoring import load
+
+    cfg = load_recipe(recipe, overrides)
+    load(cfg.rewards)  # reward names resolve
+    from r1train.trainer import check_algorithm
+
+    check_algorithm(cfg)
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
+    print(f"r1train: {recipe} is valid")
+    return 0
+
+
+def cmd_train(recipe: str, overrides: list[str]) -> int:
+    from r1train.config import load_recipe
+    from r1train.trainer import train
+
+    cfg = load_recipe(recipe, overrides)
+    result = train(cfg)
+    print(f"r1train: done; metrics, completions and the model are in {result.output_dir}")
+    return 0
+
+
+def cmd_recipes() -> int:
+    from r1train.config import first_comment_line
+
+    root = recipes_dir()
+    paths = sorted(p for p in root.rglob("*.yaml") if "accelerate" not in p.parts)
+    if not paths:
+        print(f"r1train: no recipes found under {root}")
+        return 0
+    width = max(len(str(p.relative_to(root.parent))) for p in paths)
+    for p in paths:
+        print(f"{str(p.relative_to(root.parent)):<{width}}  {first_comment_line(p)}")
+    return 0
+
+
+def cmd_rewards() -> int:
+    import rewards
+
+    names = rewards.names()
+    width = max(len(n) for n in names)
+    for name in names:
+        print(f"{name:<{width}}  {rewards.describe(name)}")
+    return 0
+
+
+def cmd_bench(name: str | None, args: list[str]) -> int:
+    names = bench_names()
+    if not name or name in ("-h", "--help"):
+        print("usage: r1train bench NAME [args …]\n\nbenchmarks: " + ", ".join(names))
+        return 0
+    if name not in names:
+        raise UserError(f"unknown benchmark {name!r}; choose one of {', '.join(names)}")
+    module = importlib.import_module(f"r1train.bench.{name}")
+    return int(module.main(list(args)) or 0)
+
+
+def cmd_serve(args: list[str]) -> int:
+    from r1train.rollout import serve
+
+    return int(serve.main(list(args)) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        if ns.command == "train":
+            return cmd_train(ns.recipe, ns.overrides)
+        if ns.command == "check":
+            return cmd_check(ns.recipe, ns.overrides)
+        if ns.command == "recipes":
+            return cmd_recipes()
+        if ns.command == "rewards":
+            return cmd_rewards()
+        if ns.command == "bench":
+            return cmd_bench(ns.name, ns.args)
+        if ns.command == "serve":
+            return cmd_serve(ns.args)
+        parser.print_help()
+        return 0
+    except UserError as err:
+        print(f"r1train: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("r1train: interrupted", file=sys.stderr)
+        return 130
