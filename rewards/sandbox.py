@@ -274,7 +274,9 @@ def _user_task_count() -> int:
 
 def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: int) -> list[str]:
     argv = [iso.bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
-    argv += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"]
+    # --as-pid-1: the program is the namespace's init, so bwrap exits only after reaping it, and the kernel
+    # kills and reaps every other process in the namespace before init's exit completes.
+    argv += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session", "--as-pid-1"]
     argv += ["--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--hostname", "sandbox"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for kind, path in iso.root_dirs:
@@ -288,7 +290,7 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--size", str(limits.scratch_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     argv += ["--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
-    argv += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for key, value in SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     argv += ["--info-fd", str(info_fd), "--"]
