@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Literal
 
 from rewards.sandbox_limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
+from rewards.sandbox_seccomp import filter_bytes
 
 Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 UNSAFE_ENV = "R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION"
@@ -127,10 +128,12 @@ class Isolation:
     root_dirs: tuple[tuple[str, str], ...]  # ("symlink"|"bind", path) for /bin, /lib, … as on the host
     setpriv: str | None  # set when the trainer is root: drop to a fresh uid
     cgroups: bool
+    seccomp: bytes | None  # the compiled syscall filter, None where this architecture has no table
 
     def describe(self) -> str:
         user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
-        return f"bubblewrap namespaces, {user}, {describe()}; python {self.python}"
+        filt = "seccomp denylist" if self.seccomp else "NO seccomp filter (no syscall table for this machine)"
+        return f"bubblewrap namespaces, {user}, {filt}, {describe()}; python {self.python}"
 
 
 def _unsafe_requested(unsafe_no_isolation: bool) -> bool:
@@ -181,7 +184,7 @@ def isolation() -> Isolation:
         elif os.path.isdir(path):
             root_dirs.append(("bind", path))
     bases = cgroup_bases()
-    iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None)
+    iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None, filter_bytes())
     probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
     if probe.status != "ok" or probe.stdout.strip() != str(INSIDE_UID):
         raise SandboxUnavailable(
@@ -286,7 +289,7 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
     for path in HOST_ETC:
         argv += ["--ro-bind-try", path, path]
     for dest, fd in fds.items():  # copied into the root tmpfs, made read-only by --remount-ro / below
-        argv += ["--perms", "0444", "--file", str(fd), dest]
+        argv += ["--seccomp", str(fd)] if dest == "seccomp" else ["--perms", "0444", "--file", str(fd), dest]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--size", str(limits.scratch_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     argv += ["--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
@@ -331,9 +334,14 @@ def _execute_isolated(
             fds[dest] = _memfd(dest, text.encode())
         for name, data in files.items():
             fds[f"/box/{name}"] = _memfd(name, data)
+        if iso.seccomp is not None:
+            fds["seccomp"] = _memfd("seccomp", iso.seccomp)
         stdin_fd = _memfd("stdin", stdin)
         info_r, info_w = os.pipe()
-        cgroups = CgroupRun.create(limits) if iso.cgroups else None
+        try:
+            cgroups = CgroupRun.create(limits) if iso.cgroups else None
+        except OSError as exc:
+            raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
         cmd = _launcher(iso, limits, cgroups) + _bwrap_argv(iso, limits, fds, info_w)
         cmd += [iso.python, "-I", "-B", *args]
         run = _Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)

@@ -192,6 +192,16 @@ HOSTILE: list[Case] = [
          "csys('init_module', lambda r: r == 0, 175, 0, 0, b'')\ncsys('reboot', lambda r: r == 0, 169, 0xfee1dead, 672274793, 0x4321FEDC, 0)\n"
          "csys('kexec_load', lambda r: r == 0, 246, 0, 0, 0, 0)\ncsys('settimeofday', lambda r: r == 0, 164, 0, 0)\n"
          "csys('swapoff', lambda r: r == 0, 168, b'/swap')\n", ("ok",)),
+    Case("kernel_surface_syscalls", TRY + "csys('keyctl session keyring', lambda r: r >= 0, 250, 0, -3, 0)\n"
+         "csys('add_key', lambda r: r >= 0, 248, b'user', b'k', b'v', 1, -3)\ncsys('io_uring_setup', lambda r: r >= 0, 425, 1, 0)\n"
+         "csys('userfaultfd', lambda r: r >= 0, 323, 0)\ncsys('ptrace traceme', lambda r: r == 0, 101, 0, 0, 0, 0)\n"
+         "csys('open_by_handle_at', lambda r: r >= 0, 304, -100, 0, 0)\ncsys('fsopen', lambda r: r >= 0, 430, b'tmpfs', 0)\n"
+         "csys('x32 getpid', lambda r: r >= 0, 0x40000000 + 39)\n", ("ok",)),
+    Case("i386_int80_bypass", "import ctypes, mmap, os\nif os.uname().machine == 'x86_64':\n"
+         "    code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (getpid, i386); int 0x80; ret\n"
+         "    m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n    m.write(code)\n"
+         "    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))\n    r = ctypes.CFUNCTYPE(ctypes.c_int)(addr)()\n"
+         "    print('int80 getpid ->', r)\n    if r >= 0: print('ESCAPED seccomp via int 0x80')\n", ("ok", "error")),
     Case("mmap_proc_self_mem", "import mmap, os\nf = open('/proc/self/mem', 'rb')\nprint('opened own mem')\n"
          "try:\n    open('/proc/1/mem', 'rb').read(1)\n    print('read init mem')\nexcept OSError as e:\n    print('blocked', e.errno)\n", ANY_END),
 ]
