@@ -28,6 +28,10 @@ class ParseError(ValueError):
     """The text is not an expression this parser understands."""
 
 
+class Undefined(ParseError):
+    """The text is an expression with no value (a division by zero)."""
+
+
 class Unsafe(ValueError):
     """The expression is too large or too deep to build safely."""
 
@@ -197,7 +201,7 @@ class _Parser:
                 self.pos += 1
                 divisor = self.unary()
                 if divisor == 0:
-                    raise ParseError("division by zero")
+                    raise Undefined("division by zero")
                 result = result / divisor
             elif self.starts_atom(tok):
                 if tok[0] == "num" and self.tokens[self.pos - 1][0] == "num":
@@ -334,7 +338,7 @@ class _Parser:
         if name == "frac":
             num, den = self.group(), self.group()
             if den == 0:
-                raise ParseError("division by zero")
+                raise Undefined("division by zero")
             return num / den
         if name == "binom":
             return safe_binomial(self.group(), self.group())

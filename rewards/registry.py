@@ -35,6 +35,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewards.format",
     "rewards.answer",
     "rewards.code",
+    "rewards.math",
+    "rewards.countdown",
+    "rewards.length",
 )
 
 ENTRY_POINT_GROUP = "r1train.rewards"

@@ -9,7 +9,7 @@ How it works:
 
 * A *zygote* process (``python -m rewards.workers``, started with ``subprocess``, so it works from
   daemonic processes and never re-imports the caller's ``__main__``) imports the heavy modules once
-  (sympy) and then forks a worker on request. A fork of a warm zygote is ready in milliseconds, so a
+  (sympy; a preloaded module's ``warm()`` runs too) and then forks a worker on request. A fork of a warm zygote is ready in milliseconds, so a
   killed worker is replaced at once.
 * Each worker owns one socket to the parent; a call checks out an idle worker, sends
   ``(function reference, args)``, and waits ``timeout`` seconds. A late worker is killed (SIGKILL) and
@@ -68,13 +68,20 @@ class WorkerPool:
     # -- public -------------------------------------------------------------------------------
 
     def call(self, ref: str, args: tuple[Any, ...], timeout: float) -> Any:
-        """Run ``ref`` (``"module:function"``) on ``args`` in a worker; TIMEOUT or FAILED if it cannot."""
-        worker = self._checkout(timeout)
+        """Run ``ref`` (``"module:function"``) on ``args`` in a worker; TIMEOUT or FAILED if it cannot.
+
+        ``timeout`` bounds the whole call (waiting for a free worker included), except that the very
+        first call of a pool also waits for the zygote to start and import its preloads.
+        """
+        self._ensure_started()
+        deadline = time.monotonic() + timeout
+        worker = self._checkout(deadline)
         if worker is None:
             return TIMEOUT
         try:
             worker.conn.send((ref, args))
-            if not worker.conn.poll(timeout):
+            left = deadline - time.monotonic()
+            if left <= 0 or not worker.conn.poll(left):
                 worker.kill()
                 return TIMEOUT
             status, value = worker.conn.recv()
@@ -87,7 +94,9 @@ class WorkerPool:
 
     def warm(self) -> None:
         """Start the zygote and ``size`` workers now (otherwise done lazily by the first call)."""
-        workers = [self._spawn() for _ in range(self.size)]
+        with self._cond:
+            missing = self.size - len(self._idle) - self._busy
+        workers = [self._spawn() for _ in range(max(0, missing))]
         with self._cond:
             for w in workers:
                 if w is not None:
@@ -110,8 +119,17 @@ class WorkerPool:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _checkout(self, timeout: float) -> _Worker | None:
-        deadline = time.monotonic() + max(timeout, 0.0)
+    def _ensure_started(self) -> None:
+        """Start the zygote and one worker if there is none yet (the one-off cost of a pool)."""
+        if self._zygote is not None and self._pid == os.getpid():
+            return
+        worker = self._spawn()
+        if worker is not None:
+            with self._cond:
+                self._idle.append(worker)
+                self._cond.notify()
+
+    def _checkout(self, deadline: float) -> _Worker | None:
         with self._cond:
             while True:
                 while self._idle:
@@ -202,7 +220,9 @@ def _zygote_main(control_fd: int, parent_pid: int, preload: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which then closes us
     for module in preload:
         try:
-            importlib.import_module(module)
+            warm = getattr(importlib.import_module(module), "warm", None)
+            if callable(warm):  # let the module fill its caches once, before any fork
+                warm()
         except Exception:  # a bad preload only costs speed: the worker imports lazily
             pass
     zygote_pid = os.getpid()

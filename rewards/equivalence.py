@@ -1,0 +1,379 @@
+"""Are two parsed final answers the same mathematical object? Exact by default.
+
+:func:`equivalent` parses both answers with :mod:`rewards.latex` and compares the trees:
+
+* numbers: rationals exactly (``0.5`` = ``1/2``, ``123456788`` != ``123456789``); other closed forms
+  (radicals, pi, e, complex numbers) by a 110-digit evaluation with a 1e-90 relative tolerance, which no
+  two different answers of a contest pass;
+* expressions: identical free symbols and equal values at several fixed random points (identity testing;
+  ``(x+1)^2`` = ``x^2+2x+1``);
+* equations as proportional ``lhs - rhs``, assignments (``x = 5``) by their value, inequalities in one
+  variable and intervals as sets (``x > 3`` = ``(3, \\infty)``), unions order-free;
+* sets and lists of answers order-free, tuples/points and matrices ordered, multiple-choice letters,
+  percentages (``50\\%`` = ``50`` = ``0.5``), plain words case-insensitively.
+
+It runs in a worker process (see :mod:`rewards.math`), so it may be slow on hostile input: the caller
+kills it at a deadline. Every failure to parse or compare means "not equivalent".
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from rewards.expr import ParseError, Undefined, Unsafe
+from rewards.latex import (
+    BRACKETS, CHOICE, LIST, MATRIX, PERCENT, RELATION, SCALAR, SET, TEXT, UNION, Node, normalise, parse_answer,
+)  # fmt: skip
+
+NUM_DIGITS = 110
+NUM_TOL = sympy.Rational(1, 10**90)
+SYM_DIGITS = 40
+SYM_TOL = sympy.Rational(1, 10**25)
+SAMPLE_POINTS = (
+    (sympy.Rational(7, 5), sympy.Rational(13, 11), sympy.Rational(3, 7), sympy.Rational(29, 13)),
+    (sympy.Rational(5, 3), sympy.Rational(2, 9), sympy.Rational(17, 6), sympy.Rational(11, 17)),
+    (sympy.Rational(31, 23), sympy.Rational(19, 7), sympy.Rational(6, 5), sympy.Rational(41, 37)),
+    (sympy.Rational(1, 3), sympy.Rational(9, 4), sympy.Rational(23, 19), sympy.Rational(8, 3)),
+)
+INEQUALITY = {"<", ">", "\\le", "\\ge"}
+
+
+def equivalent(pred: str, gold: str) -> bool:
+    """True when the bare answers ``pred`` and ``gold`` denote the same mathematical object."""
+    if not isinstance(pred, str) or not isinstance(gold, str) or not pred.strip() or not gold.strip():
+        return False
+    try:
+        gold_node = parse_answer(gold)
+        pred_node = parse_answer(pred)
+    except Undefined:
+        return False
+    except (ParseError, Unsafe, RecursionError, ValueError, TypeError, ZeroDivisionError, AttributeError):
+        return _same_text(pred, gold)
+    try:
+        return _equal(pred_node, gold_node)
+    except (ParseError, Unsafe, RecursionError, ValueError, TypeError, ZeroDivisionError, AttributeError):
+        return False
+
+
+def warm() -> None:
+    """Exercise the parser and evaluator once (the worker zygote calls this before forking)."""
+    equivalent(r"\frac{\sqrt{3}}{2} + x^2", r"x \cdot x + \sin(\pi/3)")
+    equivalent("(1, 2]", "1 < x <= 2")
+
+
+def parses(gold: str) -> bool:
+    """Whether a gold answer can be read at all (``math.accuracy`` scores ``None`` when it cannot)."""
+    try:
+        parse_answer(gold)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "cannot verify"
+        return bool(gold.strip()) and _well_formed(normalise(gold))
+
+
+def _same_text(pred: str, gold: str) -> bool:
+    """Fallback for answers the parser cannot read: equal normalised text, if it is well formed."""
+    try:
+        a, b = normalise(pred), normalise(gold)
+    except (RecursionError, ValueError):
+        return False
+    return bool(a) and a == b and _well_formed(a)
+
+
+def _well_formed(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
+        if depth < 0:
+            return False
+    return depth == 0 and len(s) <= 5000 and bool(re.search(r"[A-Za-z0-9]", s))
+
+
+# -- node comparison --------------------------------------------------------------------------------
+
+
+def _equal(p: Node, g: Node) -> bool:
+    p, g = _simplify(p), _simplify(g)
+    if p.kind == CHOICE or g.kind == CHOICE:
+        return _choice_equal(p, g)
+    if p.kind == RELATION or g.kind == RELATION:
+        return _relation_equal(p, g)
+    if p.kind in (UNION, LIST) or g.kind in (UNION, LIST):
+        ps, gs = _as_set(p), _as_set(g)
+        if ps is not None and gs is not None and (p.kind == UNION or g.kind == UNION):
+            return _sets_equal(ps, gs)
+    if p.kind in (SCALAR, PERCENT) and g.kind in (SCALAR, PERCENT):
+        return _scalar_equal(p, g)
+    if p.kind == TEXT or g.kind == TEXT:
+        return p.kind == g.kind and p.text == g.text
+    ordered = {BRACKETS, MATRIX}
+    if p.kind == g.kind == BRACKETS:
+        return p.text == g.text and _ordered_equal(p.items, g.items)
+    if p.kind == g.kind == MATRIX:
+        return len(p.items) == len(g.items) and all(
+            len(a) == len(b) and all(_expr_equal(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+            for a, b in zip(p.items, g.items)
+        )
+    if p.kind in ordered or g.kind in ordered:  # a point vs a vector vs a bare list: compare in order
+        pv, gv = _vector(p), _vector(g)
+        return pv is not None and gv is not None and _ordered_equal(pv, gv)
+    if p.kind in (SET, LIST, UNION) and g.kind in (SET, LIST, UNION):
+        return _unordered_equal(p.items, g.items)
+    return False
+
+
+def _simplify(n: Node) -> Node:
+    """Unwrap one-item lists/sets; turn a list of assignments to distinct variables into a point."""
+    if n.kind in (LIST, SET, UNION) and len(n.items) == 1:
+        return _simplify(n.items[0])  # type: ignore[arg-type]
+    if n.kind == LIST:
+        pairs = [_assignment(i) for i in n.items]  # type: ignore[arg-type]
+        if all(pairs):
+            names = [p[0] for p in pairs]  # type: ignore[index]
+            if len(set(names)) == len(names) and len(names) > 1:
+                ordered = sorted(pairs, key=lambda p: p[0])  # type: ignore[arg-type, return-value, index]
+                return Node(BRACKETS, tuple(p[1] for p in ordered), "()")  # type: ignore[index]
+            return Node(LIST, tuple(p[1] for p in pairs))  # type: ignore[index]
+    return n
+
+
+def _assignment(n: Node) -> tuple[str, Node] | None:
+    """``x = 5`` -> ("x", 5); ``x \\in [1, 2]`` -> ("x", [1, 2]); otherwise None."""
+    if n.kind != RELATION or not n.text or set(n.text.split()) - {"=", "\\in", "\\approx"}:
+        return None
+    lhs = n.items[0]
+    if len(n.text.split()) > 1 and "\\in" in n.text:
+        return None
+    if isinstance(lhs, Node) and lhs.kind == SCALAR and isinstance(lhs.items[0], sympy.Symbol):
+        return str(lhs.items[0]), n.items[-1]  # type: ignore[return-value]
+    if isinstance(lhs, Node) and lhs.kind == BRACKETS and all(
+        isinstance(i, Node) and i.kind == SCALAR and isinstance(i.items[0], sympy.Symbol) for i in lhs.items
+    ):  # (x, y) = (1, 2)
+        return "(" + ",".join(str(i.items[0]) for i in lhs.items) + ")", n.items[-1]  # type: ignore[union-attr, return-value]
+    return None
+
+
+def _choice_equal(p: Node, g: Node) -> bool:
+    if p.kind == CHOICE and g.kind == CHOICE:
+        return p.text == g.text
+    choice, other = (p, g) if p.kind == CHOICE else (g, p)
+    if other.kind == SCALAR and other.items[0] == sympy.Symbol(choice.text):
+        return True
+    return bool(choice.items) and _equal(choice.items[0], other)  # type: ignore[arg-type]
+
+
+def _relation_equal(p: Node, g: Node) -> bool:
+    pa, ga = _assignment(p), _assignment(g)
+    if pa and ga:
+        return _equal(pa[1], ga[1])
+    if pa and g.kind != RELATION:
+        return _equal(pa[1], g)
+    if ga and p.kind != RELATION:
+        return _equal(p, ga[1])
+    if p.kind != RELATION or g.kind != RELATION:  # "2 + 3 = 5" against "5": the last value counts
+        rel, other = (p, g) if p.kind == RELATION else (g, p)
+        if rel is p and set(rel.text.split()) <= {"=", "\\approx"}:
+            return _equal(rel.items[-1], other)  # type: ignore[arg-type]
+        ps, gs = _as_set(p), _as_set(g)
+        return ps is not None and gs is not None and _sets_equal(ps, gs)
+    if p.text == g.text == "=" and _all_scalar(p) and _all_scalar(g):
+        return _proportional(_difference(p), _difference(g), positive=False)
+    ps, gs = _as_set(p), _as_set(g)
+    if ps is not None and gs is not None:
+        return _sets_equal(ps, gs)
+    pn, gn = _inequality(p), _inequality(g)
+    return pn is not None and gn is not None and pn[1] == gn[1] and _proportional(pn[0], gn[0], positive=True)
+
+
+def _all_scalar(n: Node) -> bool:
+    return all(isinstance(i, Node) and i.kind == SCALAR for i in n.items)
+
+
+def _difference(n: Node) -> sympy.Expr:
+    return n.items[0].items[0] - n.items[1].items[0]  # type: ignore[union-attr]
+
+
+def _inequality(n: Node) -> tuple[sympy.Expr, bool] | None:
+    """``a < b`` as (b - a, strict) meaning "b - a > 0" (or ">= 0" when not strict); two sides only."""
+    if len(n.items) != 2 or n.text not in INEQUALITY or not _all_scalar(n):
+        return None
+    diff = _difference(n)
+    return (-diff if n.text in ("<", "\\le") else diff), n.text in ("<", ">")
+
+
+def _as_set(n: Node) -> sympy.Set | None:
+    """Intervals, unions, and one-variable inequalities as sympy sets (None when not such a thing)."""
+    try:
+        if n.kind == BRACKETS and len(n.items) == 2 and _all_scalar(n):
+            a, b = (i.items[0] for i in n.items)  # type: ignore[union-attr]
+            if not (a.is_extended_real and b.is_extended_real) or not bool(a < b):
+                return None
+            return sympy.Interval(a, b, n.text[0] == "(", n.text[1] == ")")
+        if n.kind in (UNION, LIST) and n.items:
+            parts = [_as_set(i) for i in n.items]  # type: ignore[arg-type]
+            if n.kind == LIST and not all(i.kind == RELATION for i in n.items):  # type: ignore[union-attr]
+                return None
+            return sympy.Union(*parts) if all(p is not None for p in parts) else None
+        if n.kind == RELATION:
+            return _relation_set(n)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _relation_set(n: Node) -> sympy.Set | None:
+    ops = n.text.split()
+    if ops == ["\\in"]:
+        return _as_set(n.items[1])  # type: ignore[arg-type]
+    if not set(ops) <= INEQUALITY or not _all_scalar(n):
+        return None
+    values = [i.items[0] for i in n.items]  # type: ignore[union-attr]
+    symbols = [k for k, v in enumerate(values) if isinstance(v, sympy.Symbol)]
+    if len(symbols) != 1 or any(v.free_symbols for k, v in enumerate(values) if k != symbols[0]):
+        return None
+    k = symbols[0]
+    result: sympy.Set = sympy.Interval(-sympy.oo, sympy.oo)
+    for j, op in enumerate(ops):
+        left, right = values[j], values[j + 1]
+        if j + 1 == k:  # bound <op> x
+            bound, lower = left, op in ("<", "\\le")
+        elif j == k:  # x <op> bound
+            bound, lower = right, op in (">", "\\ge")
+        else:
+            return None
+        strict = op in ("<", ">")
+        part = sympy.Interval(bound, sympy.oo, strict, True) if lower else sympy.Interval(-sympy.oo, bound, True, strict)
+        result = result.intersect(part)
+    return result
+
+
+def _sets_equal(a: sympy.Set, b: sympy.Set) -> bool:
+    if a == b:
+        return True
+    ai = list(a.args) if isinstance(a, sympy.Union) else [a]
+    bi = list(b.args) if isinstance(b, sympy.Union) else [b]
+    if len(ai) != len(bi) or not all(isinstance(x, sympy.Interval) for x in ai + bi):
+        return False
+    key = lambda i: float(i.start) if i.start.is_finite else -1e308  # noqa: E731
+    return all(
+        x.left_open == y.left_open and x.right_open == y.right_open
+        and _expr_equal(x.start, y.start) and _expr_equal(x.end, y.end)
+        for x, y in zip(sorted(ai, key=key), sorted(bi, key=key))
+    )  # fmt: skip
+
+
+def _vector(n: Node) -> tuple[object, ...] | None:
+    if n.kind == MATRIX:
+        rows = n.items
+        if len(rows) == 1:
+            return rows[0]  # type: ignore[return-value]
+        if all(len(r) == 1 for r in rows):  # type: ignore[arg-type]
+            return tuple(r[0] for r in rows)  # type: ignore[index]
+        return None
+    if n.kind == BRACKETS and n.text in ("()", "[]"):
+        return n.items
+    if n.kind == LIST:
+        return n.items
+    return None
+
+
+def _item_equal(a: object, b: object) -> bool:
+    if isinstance(a, Node) and isinstance(b, Node):
+        return _equal(a, b)
+    if isinstance(a, Node) and a.kind == SCALAR:
+        a = a.items[0]
+    if isinstance(b, Node) and b.kind == SCALAR:
+        b = b.items[0]
+    return isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic) and _expr_equal(a, b)  # type: ignore[arg-type]
+
+
+def _ordered_equal(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return len(a) == len(b) and all(_item_equal(x, y) for x, y in zip(a, b))
+
+
+def _unordered_equal(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Same items in any order (a perfect matching; greedy is exact because equality is transitive)."""
+    if len(a) != len(b):
+        return False
+    left = list(b)
+    for x in a:
+        for k, y in enumerate(left):
+            if _item_equal(x, y):
+                del left[k]
+                break
+        else:
+            return False
+    return True
+
+
+def _scalar_equal(p: Node, g: Node) -> bool:
+    a, b = p.items[0], g.items[0]
+    if _expr_equal(a, b):  # type: ignore[arg-type]
+        return True
+    if p.kind != g.kind:  # 50% against 0.5 (and 0.5 against 50%)
+        pa = a / 100 if p.kind == PERCENT else a  # type: ignore[operator]
+        gb = b / 100 if g.kind == PERCENT else b  # type: ignore[operator]
+        return _expr_equal(pa, gb)
+    return False
+
+
+# -- expression comparison ----------------------------------------------------------------------------
+
+
+def _expr_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
+    if a == b:
+        return True
+    if not isinstance(a, sympy.Expr) or not isinstance(b, sympy.Expr):
+        return False
+    if a.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or b.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+        return False
+    symbols = a.free_symbols | b.free_symbols
+    if not symbols:
+        if a.is_Rational and b.is_Rational:
+            return False  # exact and already compared
+        return _close(a.evalf(NUM_DIGITS), b.evalf(NUM_DIGITS), NUM_TOL)
+    if a.free_symbols != b.free_symbols and (a.free_symbols and b.free_symbols):
+        return False
+    return _agree_at_points(a - b, symbols, lambda va, vb: _close(va, vb, SYM_TOL), b)
+
+
+def _close(va: sympy.Expr, vb: sympy.Expr, tol: sympy.Rational) -> bool:
+    if not (va.is_number and vb.is_number) or va.has(sympy.zoo, sympy.nan, sympy.oo):
+        return False
+    scale = max(abs(va), abs(vb), 1)
+    return bool(abs(va - vb) <= tol * scale)
+
+
+def _agree_at_points(diff: sympy.Expr, symbols: set[sympy.Symbol], close: object, ref: sympy.Expr) -> bool:
+    """``diff`` vanishes at every usable sample point (at least two), relative to ``ref``'s size."""
+    names = sorted(symbols, key=str)
+    used = 0
+    for point in SAMPLE_POINTS:
+        subs = {s: point[k % len(point)] + k // len(point) for k, s in enumerate(names)}
+        d = diff.evalf(SYM_DIGITS, subs=subs)
+        r = ref.evalf(SYM_DIGITS, subs=subs)
+        if not (d.is_number and r.is_number) or d.has(sympy.zoo, sympy.nan) or r.has(sympy.zoo, sympy.nan):
+            continue
+        if not bool(abs(d) <= SYM_TOL * max(abs(r), 1)):
+            return False
+        used += 1
+    return used >= 2
+
+
+def _proportional(f: sympy.Expr, g: sympy.Expr, positive: bool) -> bool:
+    """``f = c * g`` for a constant ``c`` (nonzero; positive when comparing inequalities)."""
+    symbols = f.free_symbols | g.free_symbols
+    if not symbols:
+        return False
+    names = sorted(symbols, key=str)
+    ratios = []
+    for point in SAMPLE_POINTS:
+        subs = {s: point[k % len(point)] + k // len(point) for k, s in enumerate(names)}
+        fv, gv = f.evalf(SYM_DIGITS, subs=subs), g.evalf(SYM_DIGITS, subs=subs)
+        if not (fv.is_number and gv.is_number) or abs(gv) < SYM_TOL:
+            continue
+        ratios.append(fv / gv)
+    if len(ratios) < 2 or abs(ratios[0]) < SYM_TOL or (positive and not ratios[0].is_extended_positive):
+        return False
+    return all(_close(r, ratios[0], SYM_TOL) for r in ratios[1:])
