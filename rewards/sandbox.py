@@ -54,25 +54,20 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import secrets
-import selectors
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from rewards.sandbox_limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
+from rewards.sandbox_run import ExecResult, OnStdout, Run, SandboxError, Status, memfd
 from rewards.sandbox_seccomp import filter_bytes
 
-Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 UNSAFE_ENV = "R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION"
 # Fresh sandbox uids (root trainer only) are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above real users
 # and subordinate-id ranges, so no file or process on the host belongs to them.
@@ -87,34 +82,10 @@ ETC_FILES = {
     "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
 }
 HOST_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
-CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
-# Reading the pipes: a chunk, and how often the loop wakes without output.
-CHUNK, TICK_S = 1 << 16, 0.25
-OnStdout = Callable[[bytes], str | None]  # returns "progress" (reset the idle timer), "stop", or None
 
 
 class SandboxUnavailable(RuntimeError):
     """No isolation is possible here; the message says what to install or enable."""
-
-
-class SandboxError(RuntimeError):
-    """The sandbox machinery failed for one run (not the program): the run cannot be scored."""
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """What one sandboxed run did. ``exit_code`` is None when the sandbox killed the program."""
-
-    status: Status
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    wall_s: float
-    truncated: bool = False  # stdout or stderr was cut at the output limit
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
 
 
 @dataclass(frozen=True)
@@ -249,19 +220,6 @@ def execute(
     return _execute_isolated(isolation(), args, files, stdin, limits, on_stdout, idle_timeout_s)
 
 
-def _memfd(name: str, data: bytes) -> int:
-    fd = os.memfd_create(name)  # close-on-exec; only pass_fds reach the launcher
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 def _user_task_count() -> int:
     """Tasks (threads included) of this uid on the host: RLIMIT_NPROC counts them all."""
     uid, count = os.getuid(), 0
@@ -331,12 +289,12 @@ def _execute_isolated(
     cgroups: CgroupRun | None = None
     try:
         for dest, text in ETC_FILES.items():
-            fds[dest] = _memfd(dest, text.encode())
+            fds[dest] = memfd(dest, text.encode())
         for name, data in files.items():
-            fds[f"/box/{name}"] = _memfd(name, data)
+            fds[f"/box/{name}"] = memfd(name, data)
         if iso.seccomp is not None:
-            fds["seccomp"] = _memfd("seccomp", iso.seccomp)
-        stdin_fd = _memfd("stdin", stdin)
+            fds["seccomp"] = memfd("seccomp", iso.seccomp)
+        stdin_fd = memfd("stdin", stdin)
         info_r, info_w = os.pipe()
         try:
             cgroups = CgroupRun.create(limits) if iso.cgroups else None
@@ -344,7 +302,7 @@ def _execute_isolated(
             raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
         cmd = _launcher(iso, limits, cgroups) + _bwrap_argv(iso, limits, fds, info_w)
         cmd += [iso.python, "-I", "-B", *args]
-        run = _Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)
+        run = Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)
         for fd in [info_w, stdin_fd, *fds.values()]:
             os.close(fd)
         info_w = stdin_fd = -1
@@ -360,180 +318,6 @@ def _execute_isolated(
                 os.close(fd)
         if cgroups is not None:
             cgroups.remove()
-
-
-class _Run:
-    """One launched sandbox: reads its pipes under a deadline and kills its PID namespace when needed."""
-
-    def __init__(
-        self,
-        cmd: list[str],
-        stdin_fd: int,
-        pass_fds: list[int],
-        info_r: int,
-        limits: Limits,
-        on_stdout: OnStdout | None,
-        idle_timeout_s: float | None,
-        *,
-        cwd: str = "/",
-        process_group: bool = False,
-    ) -> None:
-        self.limits, self.on_stdout, self.idle_timeout_s = limits, on_stdout, idle_timeout_s
-        self.process_group = process_group
-        self.sandbox_pid: int | None = None  # host pid of the namespace's init, from bwrap's info fd
-        self.kill_reason: str | None = None
-        self.returncode: int | None = None
-        self.out, self.err, self.truncated = bytearray(), bytearray(), False
-        self.info, self.info_r = bytearray(), info_r
-        self.start = time.monotonic()
-        try:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdin=stdin_fd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=pass_fds,
-                env={},
-                cwd=cwd,
-                close_fds=True,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
-
-    def wait(self) -> None:
-        proc = self.proc
-        assert proc.stdout is not None and proc.stderr is not None
-        hard_deadline = self.start + self.limits.timeout_s
-        deadline = min(hard_deadline, self.start + (self.idle_timeout_s or self.limits.timeout_s))
-        sel = selectors.DefaultSelector()
-        streams = {proc.stdout.fileno(): self.out, proc.stderr.fileno(): self.err}
-        for fd in streams:
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ)
-        if self.info_r >= 0:
-            sel.register(self.info_r, selectors.EVENT_READ)
-        try:
-            while sel.get_map() and self.kill_reason is None:
-                now = time.monotonic()
-                if now >= deadline:
-                    self.kill("timeout")
-                    break
-                for key, _ in sel.select(min(deadline - now, TICK_S)):
-                    deadline = self._read(sel, key.fd, streams, deadline, hard_deadline)
-                    if self.kill_reason is not None:
-                        break
-                if self.info_r < 0 and not any(fd in sel.get_map() for fd in streams) and proc.poll() is not None:
-                    break
-            if self.kill_reason is None:
-                try:
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    self.kill("timeout")
-        finally:
-            sel.close()
-            if self.kill_reason is not None:
-                self._reap()
-            proc.stdout.close()
-            proc.stderr.close()
-        self.wall_s = time.monotonic() - self.start
-        self.returncode = proc.returncode
-
-    def _read(self, sel: selectors.BaseSelector, fd: int, streams: dict[int, bytearray], deadline: float, hard: float) -> float:
-        try:
-            chunk = os.read(fd, CHUNK)
-        except BlockingIOError:
-            return deadline
-        except OSError:
-            chunk = b""
-        if not chunk:
-            sel.unregister(fd)
-            if fd == self.info_r:
-                self._parse_info()
-                self.info_r = -1
-            return deadline
-        if fd == self.info_r:
-            self.info += chunk
-            self._parse_info()
-            return deadline
-        buf = streams[fd]
-        room = self.limits.max_output_bytes - len(buf)
-        buf += chunk[: max(room, 0)]
-        if len(chunk) > room:
-            self.truncated = True
-            self.kill("output_limit")
-            return deadline
-        if self.on_stdout is not None and buf is self.out:
-            action = self.on_stdout(chunk)
-            if action == "stop":
-                self.kill("stop")
-            elif action == "progress" and self.idle_timeout_s:
-                deadline = min(hard, time.monotonic() + self.idle_timeout_s)
-        return deadline
-
-    def _parse_info(self) -> None:
-        match = re.search(rb'"child-pid"\s*:\s*(\d+)', self.info)
-        if match and self.sandbox_pid is None:
-            self.sandbox_pid = int(match.group(1))
-
-    def kill(self, reason: str) -> None:
-        """SIGKILL the namespace's init (the kernel then kills everything in it), else the launcher."""
-        if self.kill_reason is None:
-            self.kill_reason = reason
-        if self.info_r >= 0 and self.sandbox_pid is None:
-            try:  # bwrap writes the child pid right after cloning; pick it up if it is there
-                self.info += os.read(self.info_r, CHUNK)
-                self._parse_info()
-            except OSError:
-                pass
-        target = self.sandbox_pid
-        try:
-            if self.process_group:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            elif target is not None:
-                os.kill(target, signal.SIGKILL)
-            else:
-                self.proc.kill()  # bwrap not yet in its namespace: --die-with-parent takes the child down
-        except OSError:
-            pass
-
-    def _reap(self) -> None:
-        try:
-            self.proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stderr_text(self) -> str:
-        return self.err.decode("utf-8", "replace")
-
-    def result(self, *, oom_kills: int = 0) -> ExecResult:
-        code = self.returncode
-        stdout, stderr = self.out.decode("utf-8", "replace"), self.stderr_text()
-        reason = self.kill_reason
-        status: Status
-        if reason == "output_limit":
-            status = "output_limit"
-        elif reason == "timeout":
-            status = "timeout"
-        elif oom_kills > 0:
-            status = "memory"
-        elif reason == "stop":
-            status = "killed"
-        elif code == 0:
-            status = "ok"
-        elif code is not None and code > 128 and code - 128 == signal.SIGXCPU:
-            status = "timeout"
-        elif code == 128 + signal.SIGKILL and self.wall_s >= self.limits.cpu_limit_s:
-            status = "timeout"  # the hard CPU limit (a burner that ignored SIGXCPU)
-        elif code is not None and code > 128 and code - 128 not in CRASH_SIGNALS:
-            status = "killed"
-        elif "MemoryError" in stderr[-2000:]:
-            status = "memory"
-        else:
-            status = "error"
-        exit_code = None if reason is not None else code
-        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated)
 
 
 _warned_unsafe = False
@@ -567,12 +351,18 @@ def _execute_unisolated(
         local_args = [a.replace("/box/", f"{box}/") for a in args]
         prefix = [prlimit, *prlimit_args(limits, cgroups=False, nproc=_user_task_count() + limits.max_processes), "--"]
         cmd = (prefix if prlimit else []) + [python, "-I", "-B", *local_args]
-        stdin_fd = _memfd("stdin", stdin)
+        stdin_fd = memfd("stdin", stdin)
         try:
-            run = _Run(cmd, stdin_fd, [], -1, limits, on_stdout, idle_timeout_s, cwd=tmp, process_group=True)
+            run = Run(cmd, stdin_fd, [], -1, limits, on_stdout, idle_timeout_s, cwd=tmp, process_group=True)
         finally:
             os.close(stdin_fd)
-        run.wait()
+        try:
+            run.wait()
+        finally:
+            try:  # the whole process group: the program's daemons too (unless they left it with setsid)
+                os.killpg(run.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
         return run.result()
 
 
@@ -580,6 +370,7 @@ from rewards.sandbox_tests import TestReport, TestResult, run_tests  # noqa: E40
 
 __all__ = [
     "ExecResult",
+    "Status",
     "Limits",
     "SandboxError",
     "SandboxUnavailable",
@@ -591,3 +382,4 @@ __all__ = [
     "run_program",
     "run_tests",
 ]
+

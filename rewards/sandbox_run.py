@@ -1,0 +1,241 @@
+"""Launch one sandboxed process and watch it: the pipe-reading loop, deadlines, kills, the verdict.
+
+:class:`Run` starts the launcher command built by :mod:`rewards.sandbox` and reads stdout, stderr and
+bubblewrap's info pipe with one non-blocking ``selectors`` loop, so a program that floods, closes or
+stalls its output can never block the trainer. It enforces the wall-time limit (and, for the test
+harness, an idle limit that each "progress" answer of ``on_stdout`` resets), cuts output at the limit,
+and ends the run by SIGKILL to the PID namespace's init (the program itself, ``bwrap --as-pid-1``):
+the kernel then kills every process of the namespace, and bubblewrap exits only after reaping it.
+:meth:`Run.result` turns what happened into an :class:`ExecResult` status.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from rewards.sandbox_limits import Limits
+
+Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+# Reading the pipes: a chunk, and how often the loop wakes without output.
+CHUNK, TICK_S = 1 << 16, 0.25
+OnStdout = Callable[[bytes], str | None]  # returns "progress" (reset the idle timer), "stop", or None
+
+
+class SandboxError(RuntimeError):
+    """The sandbox machinery failed for one run (not the program): the run cannot be scored."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What one sandboxed run did. ``exit_code`` is None when the sandbox killed the program."""
+
+    status: Status
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    wall_s: float
+    truncated: bool = False  # stdout or stderr was cut at the output limit
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def memfd(name: str, data: bytes) -> int:
+    """A sealed-off in-memory file holding ``data``, positioned at 0, for passing to the launcher."""
+    fd = os.memfd_create(name)  # close-on-exec; only pass_fds reach the launcher
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class Run:
+    """One launched sandbox: reads its pipes under a deadline and kills its PID namespace when needed."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        stdin_fd: int,
+        pass_fds: list[int],
+        info_r: int,
+        limits: Limits,
+        on_stdout: OnStdout | None,
+        idle_timeout_s: float | None,
+        *,
+        cwd: str = "/",
+        process_group: bool = False,
+    ) -> None:
+        self.limits, self.on_stdout, self.idle_timeout_s = limits, on_stdout, idle_timeout_s
+        self.process_group = process_group
+        self.sandbox_pid: int | None = None  # host pid of the namespace's init, from bwrap's info fd
+        self.kill_reason: str | None = None
+        self.returncode: int | None = None
+        self.out, self.err, self.truncated = bytearray(), bytearray(), False
+        self.info, self.info_r = bytearray(), info_r
+        self.start = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                env={},
+                cwd=cwd,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
+
+    def wait(self) -> None:
+        proc = self.proc
+        assert proc.stdout is not None and proc.stderr is not None
+        hard_deadline = self.start + self.limits.timeout_s
+        deadline = min(hard_deadline, self.start + (self.idle_timeout_s or self.limits.timeout_s))
+        sel = selectors.DefaultSelector()
+        streams = {proc.stdout.fileno(): self.out, proc.stderr.fileno(): self.err}
+        for fd in streams:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        if self.info_r >= 0:
+            sel.register(self.info_r, selectors.EVENT_READ)
+        try:
+            while sel.get_map() and self.kill_reason is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    self.kill("timeout")
+                    break
+                for key, _ in sel.select(min(deadline - now, TICK_S)):
+                    deadline = self._read(sel, key.fd, streams, deadline, hard_deadline)
+                    if self.kill_reason is not None:
+                        break
+                if self.info_r < 0 and not any(fd in sel.get_map() for fd in streams) and proc.poll() is not None:
+                    break
+            if self.kill_reason is None:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.kill("timeout")
+        except BaseException:  # KeyboardInterrupt in the trainer, a failing callback: take the sandbox down
+            self.kill("interrupted")
+            raise
+        finally:
+            sel.close()
+            if self.kill_reason is not None:
+                self._reap()
+            proc.stdout.close()
+            proc.stderr.close()
+        self.wall_s = time.monotonic() - self.start
+        self.returncode = proc.returncode
+
+    def _read(self, sel: selectors.BaseSelector, fd: int, streams: dict[int, bytearray], deadline: float, hard: float) -> float:
+        try:
+            chunk = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return deadline
+        except OSError:
+            chunk = b""
+        if not chunk:
+            sel.unregister(fd)
+            if fd == self.info_r:
+                self._parse_info()
+                self.info_r = -1
+            return deadline
+        if fd == self.info_r:
+            self.info += chunk
+            self._parse_info()
+            return deadline
+        buf = streams[fd]
+        room = self.limits.max_output_bytes - len(buf)
+        buf += chunk[: max(room, 0)]
+        if len(chunk) > room:
+            self.truncated = True
+            self.kill("output_limit")
+            return deadline
+        if self.on_stdout is not None and buf is self.out:
+            action = self.on_stdout(chunk)
+            if action == "stop":
+                self.kill("stop")
+            elif action == "progress" and self.idle_timeout_s:
+                deadline = min(hard, time.monotonic() + self.idle_timeout_s)
+        return deadline
+
+    def _parse_info(self) -> None:
+        match = re.search(rb'"child-pid"\s*:\s*(\d+)', self.info)
+        if match and self.sandbox_pid is None:
+            self.sandbox_pid = int(match.group(1))
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL the namespace's init (the kernel then kills everything in it), else the launcher."""
+        if self.kill_reason is None:
+            self.kill_reason = reason
+        if self.info_r >= 0 and self.sandbox_pid is None:
+            try:  # bwrap writes the child pid right after cloning; pick it up if it is there
+                self.info += os.read(self.info_r, CHUNK)
+                self._parse_info()
+            except OSError:
+                pass
+        target = self.sandbox_pid
+        try:
+            if self.process_group:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            elif target is not None:
+                os.kill(target, signal.SIGKILL)
+            else:
+                self.proc.kill()  # bwrap not yet in its namespace: --die-with-parent takes the child down
+        except OSError:
+            pass
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stderr_text(self) -> str:
+        return self.err.decode("utf-8", "replace")
+
+    def result(self, *, oom_kills: int = 0) -> ExecResult:
+        code = self.returncode
+        stdout, stderr = self.out.decode("utf-8", "replace"), self.stderr_text()
+        reason = self.kill_reason
+        status: Status
+        if reason == "output_limit":
+            status = "output_limit"
+        elif reason == "timeout":
+            status = "timeout"
+        elif oom_kills > 0:
+            status = "memory"
+        elif reason == "stop":
+            status = "killed"
+        elif code == 0:
+            status = "ok"
+        elif code is not None and code > 128 and code - 128 == signal.SIGXCPU:
+            status = "timeout"
+        elif code == 128 + signal.SIGKILL and self.wall_s >= self.limits.cpu_limit_s:
+            status = "timeout"  # the hard CPU limit (a burner that ignored SIGXCPU)
+        elif code is not None and code > 128 and code - 128 not in CRASH_SIGNALS:
+            status = "killed"
+        elif "MemoryError" in stderr[-2000:]:
+            status = "memory"
+        else:
+            status = "error"
+        exit_code = None if reason is not None else code
+        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated)
