@@ -35,9 +35,16 @@ SAMPLE_POINTS = (
     (sympy.Rational(7, 5), sympy.Rational(13, 11), sympy.Rational(3, 7), sympy.Rational(29, 13)),
     (sympy.Rational(5, 3), sympy.Rational(2, 9), sympy.Rational(17, 6), sympy.Rational(11, 17)),
     (sympy.Rational(31, 23), sympy.Rational(19, 7), sympy.Rational(6, 5), sympy.Rational(41, 37)),
-    (sympy.Rational(1, 3), sympy.Rational(9, 4), sympy.Rational(23, 19), sympy.Rational(8, 3)),
-)
+    (-sympy.Rational(4, 3), sympy.Rational(9, 4), -sympy.Rational(23, 19), sympy.Rational(8, 3)),
+)  # the last point has negative values: |x| is not x, sqrt(x^2) is not x
 INEQUALITY = {"<", ">", "\\le", "\\ge"}
+TEX_PROGRAM = re.compile(r"\\(?:def|input|include|newcommand|renewcommand|let|write|csname|catcode|loop|edef|gdef)")
+NUMBER_WORDS = {
+    w: k for k, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
 
 
 def equivalent(pred: str, gold: str) -> bool:
@@ -87,7 +94,7 @@ def _well_formed(s: str) -> bool:
         depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
         if depth < 0:
             return False
-    return depth == 0 and len(s) <= 5000 and bool(re.search(r"[A-Za-z0-9]", s))
+    return depth == 0 and len(s) <= 5000 and bool(re.search(r"[A-Za-z0-9]", s)) and not TEX_PROGRAM.search(s)
 
 
 # -- node comparison --------------------------------------------------------------------------------
@@ -106,7 +113,10 @@ def _equal(p: Node, g: Node) -> bool:
     if p.kind in (SCALAR, PERCENT) and g.kind in (SCALAR, PERCENT):
         return _scalar_equal(p, g)
     if p.kind == TEXT or g.kind == TEXT:
-        return p.kind == g.kind and p.text == g.text
+        if p.kind == g.kind:
+            return p.text == g.text
+        text, other = (p, g) if p.kind == TEXT else (g, p)  # "five" against 5
+        return text.text in NUMBER_WORDS and other.kind == SCALAR and other.items[0] == NUMBER_WORDS[text.text]
     ordered = {BRACKETS, MATRIX}
     if p.kind == g.kind == BRACKETS:
         return p.text == g.text and _ordered_equal(p.items, g.items)

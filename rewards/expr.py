@@ -49,8 +49,8 @@ GREEK = {
     "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
     "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega",
 }  # fmt: skip
-CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infinity": sympy.oo, "inf": sympy.oo, "imath": sympy.I}
-WORDS = set(FUNCTIONS) | {"pi", "infty", "infinity", "inf", "sqrt", "frac"}
+CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infinity": sympy.oo, "inf": sympy.oo, "oo": sympy.oo, "imath": sympy.I}
+WORDS = set(FUNCTIONS) | {"pi", "infty", "infinity", "inf", "oo", "sqrt", "frac"}
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:

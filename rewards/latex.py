@@ -72,14 +72,14 @@ DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![
 THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d])")
 REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 UNITS = (
-    "cm|mm|km|m|inches|inch|in|feet|foot|ft|yards|yard|yd|miles|mile|mi|meters|meter|metres|units|unit|"
-    "square|sq|cubic|dollars|dollar|cents|cent|hours|hour|hrs|hr|h|minutes|minute|mins|min|seconds|second|"
-    "sec|s|days|day|weeks|week|months|month|years|year|pounds|lbs|lb|ounces|oz|kg|g|grams|gram|liters|"
-    "litres|liter|l|ml|mph|kmh|km/h|m/s|cm\\^2|cm\\^3|m\\^2|m\\^3|ft\\^2|in\\^2|people|persons|students|"
+    "cm|mm|km|inches|inch|in|feet|foot|ft|yards|yard|yd|miles|mile|mi|meters|meter|metres|units|unit|"
+    "square|sq|cubic|dollars|dollar|cents|cent|hours|hour|hrs|hr|minutes|minute|mins|min|seconds|second|"
+    "sec|days|day|weeks|week|months|month|years|year|pounds|lbs|lb|ounces|oz|kg|grams|gram|liters|"
+    "litres|liter|ml|mph|kmh|km/h|m/s|cm\\^2|cm\\^3|m\\^2|m\\^3|ft\\^2|in\\^2|people|persons|students|"
     "times|ways|points|percent|rupees|euros|boxes|apples|marbles|books|pages|eggs|cookies|items|pieces"
 )
 UNIT_TAIL_RE = re.compile(
-    rf"(?<=[\d}})a-zA-Z\s])\s*(?:\\?(?:{UNITS})\b\.?\s*)+(?:\^\s*\{{?[23]\}}?)?\s*$", re.IGNORECASE
+    rf"(?<=[\d}})])\s*(?:(?<![a-zA-Z])(?:{UNITS})\b\.?\s*)+(?:\^\s*\{{?[23]\}}?)?\s*$", re.IGNORECASE
 )
 WORDS_TAIL_RE = re.compile(r"(?<=[\d}])\s+(?:[a-zA-Z]{3,}\b\.?\s*){1,3}$")
 MATH_WORDS = {"sin", "cos", "tan", "log", "exp", "sqrt", "frac", "pi", "and", "infinity", "inf", "or", "cot"}
@@ -95,6 +95,9 @@ def normalise(text: str) -> str:
     s = CONTROL_RE.sub("", text)
     s = UNICODE_RE.sub(lambda m: UNICODE[m.group(0)], s)
     s = unicodedata.normalize("NFKC", s)
+    s = UNICODE_RE.sub(lambda m: UNICODE[m.group(0)], s)  # again, for what NFKC produced (½ -> 1⁄2)
+    if not s.isascii():  # format characters (RTL marks, BOM) and combining marks are noise
+        s = "".join(ch for ch in s if unicodedata.category(ch) not in ("Cf", "Mn", "Me"))
     s = s.replace("\\$", "").replace("$", "").replace("\\(", "").replace("\\)", "")
     s = s.replace("\\[", "").replace("\\]", "").replace("\\%", "%").replace("{,}", "")
     s = DROP_RE.sub("", s)
@@ -120,6 +123,8 @@ def normalise(text: str) -> str:
     s = s.strip().rstrip(".").strip()
     if re.fullmatch(r"-?\d{1,3}(?: \d{3})+", s):
         s = s.replace(" ", "")
+    s = re.sub(r"^(-?\d+)\s+(\d+)\s*/\s*(\d+)$", r"\1\\frac{\2}{\3}", s)  # "3 1/2": a mixed number
+    s = re.sub(r"(\d)_\{(\w+)\}", r"\1_\2", s)  # 1011_{2} -> 1011_2 (a numeral in a base)
     return s
 
 

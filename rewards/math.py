@@ -34,7 +34,7 @@ DEADLINE = 1.5  # seconds a check may run before its worker is killed (the contr
 MAX_INPUT_CHARS = 20_000  # longer "answers" are never a final answer; they go no further than here
 SCAN_LIMIT = 4_000  # how far a balanced-brace scan looks from one \boxed
 PLAIN_NUMBER = re.compile(r"-?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})")
-ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?", re.IGNORECASE)
+ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?|\banswer\s*:", re.IGNORECASE)
 
 log = logging.getLogger("rewards.math")
 _pool_lock = threading.Lock()
@@ -50,8 +50,9 @@ def extract_answer(text: str) -> str | None:
         open_ = text.rfind("<answer>", 0, close)
         if open_ >= 0:
             inner = text[open_ + len("<answer>") : close]
-            found = _boxed(inner) or _answer_is(inner) or inner
-            return _clean(found)
+            found = _clean(_boxed(inner) or _answer_is(inner) or inner)
+            if found is not None:
+                return found
     for finder in (_boxed, _gsm8k, _answer_is):
         found = finder(text)
         if found is not None:
@@ -104,7 +105,7 @@ def _answer_is(text: str) -> str | None:
         pass
     if last is None:
         return None
-    rest = tail[last.end() :].strip().split("\n", 1)[0]
+    rest = tail[last.end() :].strip().split("\n", 1)[0].replace("\\$", "")
     rest = re.split(r"(?<!\d)\.(?:\s|$)|\.\s", rest, maxsplit=1)[0]
     math = re.search(r"\$(.+?)\$|\\\((.+?)\\\)", rest)
     if math:
