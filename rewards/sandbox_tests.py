@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -253,7 +254,7 @@ class _CallWatch:
     def _event(self, line: bytes, elapsed: float) -> str | None:
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # the program can write anything to this pipe
             return None
         if not isinstance(event, dict):
             return None
@@ -278,11 +279,13 @@ class _CallWatch:
             return TestResult(i, "error", elapsed, str(event["error"])[:300])
         try:
             got = decode(event["value"])
-        except (KeyError, ValueError, TypeError, IndexError, OverflowError) as exc:
-            return TestResult(i, "error", elapsed, f"unreadable return value: {exc}")
-        if values_equal(self.cases[i]["expected"], got):
+            equal = values_equal(self.cases[i]["expected"], got)
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError, RecursionError) as exc:
+            return TestResult(i, "error", elapsed, f"unreadable return value: {type(exc).__name__}")
+        if equal:
             return TestResult(i, "passed", elapsed)
-        return TestResult(i, "wrong_answer", elapsed, f"returned {got!r:.80} != expected {self.cases[i]['expected']!r:.80}")
+        shown = reprlib.repr(got), reprlib.repr(self.cases[i]["expected"])
+        return TestResult(i, "wrong_answer", elapsed, f"returned {shown[0]} != expected {shown[1]}")
 
 
 def _run_calls(source: str, cases: list[dict[str, Any]], limits: sandbox.Limits, remaining: float | None,

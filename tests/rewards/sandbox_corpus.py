@@ -197,6 +197,10 @@ HOSTILE: list[Case] = [
          "csys('userfaultfd', lambda r: r >= 0, 323, 0)\ncsys('ptrace traceme', lambda r: r == 0, 101, 0, 0, 0, 0)\n"
          "csys('open_by_handle_at', lambda r: r >= 0, 304, -100, 0, 0)\ncsys('fsopen', lambda r: r >= 0, 430, b'tmpfs', 0)\n"
          "csys('x32 getpid', lambda r: r >= 0, 0x40000000 + 39)\n", ("ok",)),
+    Case("clone_new_user_namespace", TRY + "r = libc.syscall(ctypes.c_long(56), ctypes.c_long(0x10000000 | 17), ctypes.c_long(0),\n"
+         "                 ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0)) if os.uname().machine == 'x86_64' else -1\n"
+         "if r == 0:\n    os._exit(0)\nprint(('ESCAPED ' if r > 0 else 'blocked ') + 'clone(CLONE_NEWUSER)', r, ctypes.get_errno())\n",
+         ("ok",)),
     Case("i386_int80_bypass", "import ctypes, mmap, os\nif os.uname().machine == 'x86_64':\n"
          "    code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (getpid, i386); int 0x80; ret\n"
          "    m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n    m.write(code)\n"
@@ -239,6 +243,11 @@ TAMPER: list[tuple[str, str, str]] = [  # (name, kind, source)
     ("overwrite_harness", "call", "for p in ('/box/harness.py', '/box/calls.json'):\n    try:\n        open(p, 'w').write('')\n"
      "    except OSError:\n        pass\ndef f(x):\n    return 'guess'\n"),
     ("keyboard_interrupt_in_call", "call", "def f(x):\n    raise KeyboardInterrupt\n"),
+    ("deeply_nested_result_lines", "call", "import os\ndef f(x):\n    deep = b'[' * 200000 + b']' * 200000\n"
+     "    tagged = b'{\"tuple\": ' * 5000 + b'1' + b'}' * 5000\n    for fd in range(1, 8):\n        try:\n"
+     "            os.write(fd, b'{\"i\": 0, \"value\": ' + deep + b'}\\n{\"i\": 1, \"value\": ' + tagged + b'}\\n')\n"
+     "        except OSError:\n            pass\n    return deep\n"),
+    ("deeply_nested_return_value", "call", "def f(x):\n    v = []\n    for _ in range(100000):\n        v = [v]\n    return v\n"),
 ]
 
 BENIGN: list[Case] = [
