@@ -20,34 +20,43 @@ How a run is isolated (``describe_isolation()`` prints what this machine provide
   starts, so root's files, root's rlimit exemptions and root's processes are out of reach even if a
   namespace were escaped. When the trainer is not root, the program runs in the user namespace as the
   trainer's uid mapped to an unprivileged id (the trainer's files are still invisible; see below).
+* **A seccomp filter** (:mod:`rewards.sandbox_seccomp`) denies syscalls no judged program needs that
+  reach shared or risky kernel code: keyrings, ``bpf``, ``perf_event_open``, ``userfaultfd``,
+  ``io_uring``, ``ptrace``, the mount API, namespace changes, and the i386/x32 syscall ABIs.
 * **Limits** (:mod:`rewards.sandbox_limits`): wall time enforced from outside; CPU time, address space,
   stack, file size, open files, processes via rlimits that cannot be raised inside; memory of all
   processes together and the number of tasks via per-run cgroup v1 groups where this machine allows
   (else per-process rlimits, said so by ``describe_isolation()``); stdout/stderr capped, cut and reported
   as ``"output_limit"``.
-* **Clean ends.** The program's processes live in a PID namespace whose init is killed (SIGKILL from
-  outside) on timeout, on output overflow, or when the program exits; the kernel then kills every
-  process in the namespace, including ``setsid``/double-fork daemons, before ``run_program`` returns.
-  The trainer reads the pipes with a non-blocking loop and a deadline, so a closed, stalled or flooded
-  stdout cannot hang it, and nothing inside can see or signal any host process.
+* **Clean ends** (:mod:`rewards.sandbox_run`). The program is the init of its own PID namespace:
+  when it exits, or is SIGKILLed from outside on timeout or output overflow, the kernel kills and reaps
+  every other process in the namespace (``setsid``/double-fork daemons included) before bubblewrap can
+  exit, so nothing survives ``run_program``. The trainer reads the pipes with a non-blocking loop and
+  a deadline, so a closed, stalled or flooded stdout cannot hang it; nothing inside can see or signal
+  any host process.
 * **Refusal, not fallback.** Without bubblewrap, ``prlimit``, a usable interpreter, or kernel support
   for unprivileged user namespaces, every call raises :class:`SandboxUnavailable` with what to install.
   Only ``unsafe_no_isolation=True`` or ``R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION=1`` runs code without the
   sandbox (rlimits and a temp dir only), with a loud warning each process.
 
-What it protects against: reading or writing host files and secrets, reading the trainer's environment,
-network access (loopback included: the namespace has its own), signalling or tracing host processes,
-fork/thread bombs, memory and disk exhaustion, CPU burners that ignore signals, output floods,
-survivors after the run, and (for ``run_tests``) a program that fakes its test results: expected outputs
-never enter the sandbox and are compared on the host.
+What it protects against: reading or writing host files and secrets (the project, home directories,
+checkpoints, the host's /tmp); reading the trainer's environment; network access, loopback included
+(the namespace has its own) and abstract unix sockets; seeing, signalling or tracing host processes,
+the trainer included; fork and thread bombs; memory, scratch-disk and file-descriptor exhaustion; CPU
+burners that ignore signals; output floods and closed pipes; processes surviving the run; and, for
+``run_tests``, a program that fakes its results (exiting 0 early, printing "PASSED", patching builtins,
+``sys.exit`` or ``atexit``, forging harness lines, returning objects whose ``__eq__`` always says yes):
+expected outputs never enter the sandbox and are compared on the host, on plain decoded data.
 
 What it does not protect against: kernel vulnerabilities reachable from an unprivileged user namespace
-(keep the kernel patched); side channels and timing (CPU caches, ``/proc/meminfo``, host CPU model are
-visible); CPU contention (the program may use its CPU-time limit on every allowed process, slowing
-other work on the machine); a host-side ``core_pattern`` pipe helper (core dumps are disabled by rlimit,
-but a pipe helper ignores it); a non-root trainer's own uid as the owner of the sandbox processes on the
-host (only the namespaces separate them). It is a sandbox for code written by a model, not by an
-adversary with kernel 0-days.
+(keep the kernel patched; the seccomp filter narrows but does not close that surface); side channels
+and host information (CPU model, ``/proc/meminfo``, load, timing); CPU contention (each allowed process
+may use its CPU-time limit, slowing other work on the machine until the wall limit ends the run); a
+host ``core_pattern`` that pipes core dumps to a helper (RLIMIT_CORE=0 stops file dumps only); without
+writable cgroups, memory is bounded per process only (up to ``memory_mb`` x ``max_processes`` in
+total); with a non-root trainer, the sandbox's processes belong to the trainer's uid on the host (only
+the namespaces separate them). It is a sandbox for code written by a model under RL, not a defence
+against an adversary holding kernel 0-days.
 """
 
 from __future__ import annotations
