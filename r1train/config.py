@@ -58,7 +58,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    engine: Literal["vllm", "vllm-server", "hf"] = "hf"
+    engine: Literal["vllm", "vllm-server", "hf"] = "vllm"  # vllm falls back to hf where vLLM cannot run
     prompts_per_step: int = 16
     num_generations: int = 8  # group size G
     max_new_tokens: int = 1024
@@ -68,6 +68,19 @@ class RolloutConfig:
     min_p: float = 0.0
     stop: list[str] = field(default_factory=list)
 
+    seed: int | None = None  # the engine's sampling seed; None = train.seed
+    sync_every: int = 1  # push the trainer's weights to the engine every this many optimizer steps
+    # vllm (colocated) engine
+    gpu_memory_utilization: float = 0.3  # CUDA: share of device memory vLLM may take (weights + KV cache)
+    kv_cache_gb: float = 1.0  # CPU build: KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE)
+    sleep_mode: bool = True  # CUDA: free vLLM's KV cache (and weights) while the trainer runs
+    tensor_parallel_size: int = 1  # CUDA: shard the engine across this many training ranks
+    prefix_caching: bool = True
+    enforce_eager: bool = False  # CUDA: skip CUDA graphs (always eager on CPU)
+    # vllm-server engine (`r1train serve MODEL` on other GPUs)
+    server_url: str = "http://127.0.0.1:8000"
+    server_timeout_s: float = 600.0  # per HTTP request; a server silent this long is an error
+    server_nccl_port: int = 51216  # rendezvous port this trainer opens for the weight broadcast
 
 @dataclass(frozen=True)
 class RewardSpec:

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from r1train.errors import UserError
 from r1train.rollout.base import Rollout, RolloutEngine, Sampling
+
+log = logging.getLogger(__name__)
 
 EngineFactory = Callable[..., RolloutEngine]
 ENGINES: dict[str, EngineFactory] = {}
@@ -29,6 +32,64 @@ def _hf(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     from r1train.rollout.hf import HFEngine
 
     return HFEngine(model, tokenizer)
+
+
+@register("vllm")
+def _vllm(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
+    """Colocated vLLM, started from ``source`` and then synced to ``model`` (a resumed run differs from it).
+
+    Falls back to ``hf`` with a warning where vLLM does not import or does not support the architecture."""
+    from r1train.logprobs import unwrap
+    from r1train.rollout.sync import policy_weights
+
+    reason = _vllm_unavailable(unwrap(model))
+    if reason:
+        log.warning("rollout.engine=vllm is not usable here (%s); using the hf engine instead", reason)
+        return _hf(cfg, model, tokenizer, source)
+    import torch
+
+    from r1train.rollout.vllm_engine import VLLMEngine
+
+    base = unwrap(model)
+    base = base.get_base_model() if hasattr(base, "get_base_model") else base
+    limit = getattr(base.config, "max_position_embeddings", None) or 1 << 30
+    rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+    seed = cfg.rollout.seed if cfg.rollout.seed is not None else cfg.train.seed
+    engine = VLLMEngine(
+        source,
+        cfg.rollout,
+        dtype=next(base.parameters()).dtype,
+        max_model_len=min(limit, cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens),
+        seed=seed + rank // cfg.rollout.tensor_parallel_size,
+        trust_remote_code=cfg.model.trust_remote_code,
+    )
+    engine.load_weights(policy_weights(model))
+    return engine
+
+
+@register("vllm-server")
+def _vllm_server(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
+    """A vLLM server on other GPUs (``r1train serve MODEL``): prompts over HTTP, weights over NCCL."""
+    from r1train.rollout.server import ServerEngine
+
+    r = cfg.rollout
+    return ServerEngine(
+        r.server_url, tokenizer=tokenizer, model=model, timeout_s=r.server_timeout_s, nccl_port=r.server_nccl_port
+    )
+
+
+def _vllm_unavailable(model: Any) -> str | None:
+    """Why the colocated vLLM engine cannot run this model here, or None when it can."""
+    try:
+        from vllm import ModelRegistry
+    except Exception as exc:  # ImportError, or a broken install raising anything at import
+        return f"vllm does not import: {type(exc).__name__}: {str(exc)[:120]}"
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    archs = list(getattr(base.config, "architectures", None) or [type(base).__name__])
+    supported = set(ModelRegistry.get_supported_archs())
+    if not any(a in supported for a in archs):
+        return f"vLLM does not support the architecture {archs[0]}"
+    return None
 
 
 def make_engine(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
