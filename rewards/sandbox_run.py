@@ -64,6 +64,14 @@ def memfd(name: str, data: bytes) -> int:
     return fd
 
 
+def _pidfd(pid: int) -> int:
+    """A descriptor that becomes readable when process ``pid`` exits (Linux 5.3+), else -1."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return -1
+
+
 class Run:
     """One launched sandbox: reads its pipes under a deadline and kills its PID namespace when needed."""
 
@@ -104,6 +112,12 @@ class Run:
             raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
 
     def wait(self) -> None:
+        """Read output until the launcher exits, the deadline passes or a limit is hit; then reap.
+
+        The loop ends on the launcher's exit (a pidfd wakes it), not on end-of-file: a process the
+        trainer forks meanwhile may hold copies of the pipes, and bubblewrap's exit already means every
+        process of the sandbox is gone, so what is left in the pipes is drained without blocking.
+        """
         proc = self.proc
         assert proc.stdout is not None and proc.stderr is not None
         hard_deadline = self.start + self.limits.timeout_s
@@ -115,34 +129,45 @@ class Run:
             sel.register(fd, selectors.EVENT_READ)
         if self.info_r >= 0:
             sel.register(self.info_r, selectors.EVENT_READ)
+        exit_fd = _pidfd(proc.pid)
+        if exit_fd >= 0:
+            sel.register(exit_fd, selectors.EVENT_READ)
         try:
-            while sel.get_map() and self.kill_reason is None:
+            while self.kill_reason is None:
                 now = time.monotonic()
                 if now >= deadline:
                     self.kill("timeout")
                     break
                 for key, _ in sel.select(min(deadline - now, TICK_S)):
-                    deadline = self._read(sel, key.fd, streams, deadline, hard_deadline)
+                    if key.fd != exit_fd:
+                        deadline = self._read(sel, key.fd, streams, deadline, hard_deadline)
                     if self.kill_reason is not None:
                         break
-                if self.info_r < 0 and not any(fd in sel.get_map() for fd in streams) and proc.poll() is not None:
+                if self.kill_reason is None and proc.poll() is not None:
+                    self._drain(sel, streams, deadline, hard_deadline)
                     break
-            if self.kill_reason is None:
-                try:
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    self.kill("timeout")
         except BaseException:  # KeyboardInterrupt in the trainer, a failing callback: take the sandbox down
             self.kill("interrupted")
             raise
         finally:
             sel.close()
+            if exit_fd >= 0:
+                os.close(exit_fd)
             if self.kill_reason is not None:
                 self._reap()
             proc.stdout.close()
             proc.stderr.close()
         self.wall_s = time.monotonic() - self.start
         self.returncode = proc.returncode
+
+    def _drain(self, sel: selectors.BaseSelector, streams: dict[int, bytearray], deadline: float, hard: float) -> None:
+        """Read what the (now dead) sandbox left in the pipes, without waiting for end-of-file."""
+        for fd in [fd for fd in sel.get_map() if fd in streams or fd == self.info_r]:
+            while self.kill_reason is None and fd in sel.get_map():
+                size = len(self.out) + len(self.err) + len(self.info)
+                deadline = self._read(sel, fd, streams, deadline, hard)
+                if len(self.out) + len(self.err) + len(self.info) == size:
+                    break  # nothing more buffered (or end of file)
 
     def _read(self, sel: selectors.BaseSelector, fd: int, streams: dict[int, bytearray], deadline: float, hard: float) -> float:
         try:
