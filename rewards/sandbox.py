@@ -268,7 +268,7 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
 
 
 def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> list[str]:
-    """sh (joins the run's cgroups) -> prlimit -> setpriv (root only: fresh uid, no caps) -> bwrap."""
+    """sh (OOM score, joins the run's cgroups) -> prlimit -> setpriv (root: fresh uid, no caps) -> bwrap."""
     if iso.setpriv:
         uid = int(os.environ.get("R1TRAIN_SANDBOX_UID", "0")) or UID_BASE + secrets.randbelow(UID_SPAN)
         nproc = limits.max_processes + HELPER_TASKS
@@ -278,10 +278,11 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> list
     if uid is not None:
         argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
-    if cgroups is not None:
-        joins = "; ".join(f'echo $$ > "{path}"' for path in cgroups.procs_files)
-        argv = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *argv]
-    return argv
+    # The shell first makes the sandbox the OOM killer's first choice (as root this also pins the minimum,
+    # so the program cannot lower it again), then joins the run's cgroups; a failed join aborts the run.
+    steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
+    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv]
 
 
 def _execute_isolated(

@@ -46,6 +46,12 @@ def try_(label, fn):
         print("blocked", label, type(exc).__name__)
     else:
         print("ESCAPED", label)
+def wr(path, data=b"x"):  # unbuffered: a failing write raises here, not in a swallowed flush at exit
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 def csys(label, ok, *args):  # raw syscalls, x86_64 numbers
     if os.uname().machine != "x86_64":
@@ -117,6 +123,13 @@ HOSTILE: list[Case] = [
          "if n > 300: print('ESCAPED wrote', n)\n", ("ok", "error", "killed", "memory", "timeout")),
     Case("many_files_scratch", "import os\nn = 0\ntry:\n    while n < 10**7:\n        open('/tmp/f%d' % n, 'w').close(); n += 1\n"
          "except OSError as e:\n    print('stopped at', n, e.errno)\n", ANY_END),
+    Case("memfd_bomb", "import os\nfd = os.memfd_create('x')\nn = 0\nwhile True:\n    os.write(fd, b'm' * (16 << 20)); n += 16\n"
+         "    if n > 1024: print('ESCAPED memfd', n); break\n", ("memory", "error", "killed"), timeout_s=5),
+    Case("sysv_shm_bomb", "import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)\n"
+         "libc.shmat.restype = ctypes.c_void_p\nsize = 1 << 30\nid_ = libc.shmget(0, ctypes.c_size_t(size), 0o1600)\n"
+         "addr = libc.shmat(id_, None, 0) if id_ >= 0 else None\nif addr and addr != ctypes.c_void_p(-1).value:\n"
+         "    ctypes.memset(ctypes.c_void_p(addr), 1, size)\n    print('ESCAPED touched 1 GiB of shm')\nelse:\n    print('blocked', id_)\n",
+         ("memory", "killed", "ok", "error"), timeout_s=5),
     Case("shm_fill", "n = 0\ntry:\n    with open('/dev/shm/fill', 'wb') as f:\n        while True:\n"
          "            f.write(b'x' * (1 << 20)); f.flush(); n += 1\nexcept OSError as e:\n    print('stopped at', n)\n"
          "if n > 64: print('ESCAPED wrote', n)\n", ("ok", "error", "killed", "memory")),
@@ -124,10 +137,10 @@ HOSTILE: list[Case] = [
     Case("write_outside_scratch", TRY + "for p in ['/usr/r1t-$marker', '/etc/r1t-$marker', '/r1t-$marker', '/box/r1t-$marker',\n"
          "          '/root/r1t-$marker', '$project/r1t-$marker', '$host_tmp/r1t-$marker', '/home/r1t-$marker',\n"
          "          '/proc/r1t-$marker', '/dev/r1t-$marker', '/bin/r1t-$marker']:\n"
-         "    try_('write ' + p, lambda: open(p, 'w').write('x'))\n"
-         "try_('write hostname', lambda: open('/proc/sys/kernel/hostname', 'w').write('pwned'))\n"
-         "try_('sysrq', lambda: open('/proc/sysrq-trigger', 'w').write('h'))\n"
-         "try_('core_pattern', lambda: open('/proc/sys/kernel/core_pattern', 'w').write('|/tmp/x'))\n", ("ok",)),
+         "    try_('write ' + p, lambda: wr(p))\n"
+         "try_('write hostname', lambda: wr('/proc/sys/kernel/hostname', b'pwned'))\n"
+         "try_('sysrq', lambda: wr('/proc/sysrq-trigger', b'h'))\n"
+         "try_('core_pattern', lambda: wr('/proc/sys/kernel/core_pattern', b'|/tmp/x'))\n", ("ok",)),
     Case("read_secrets", TRY + "def grab(p):\n    data = open(p, 'rb').read()\n    if b'$token' in data: raise SystemExit(print('ESCAPED secret in', p))\n"
          "    raise FileNotFoundError('no secret')\n"
          "for p in ['$secret_file', '$project_secret', '/root/.bashrc', '/etc/shadow', '$project/pyproject.toml',\n"
@@ -159,6 +172,16 @@ HOSTILE: list[Case] = [
     Case("raise_rlimits", TRY + "import resource\nfor name in ('RLIMIT_NPROC', 'RLIMIT_AS', 'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_NOFILE', 'RLIMIT_CORE'):\n"
          "    r = getattr(resource, name)\n    try_('raise ' + name, lambda: resource.setrlimit(r, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)))\n",
          ("ok",)),
+    Case("setuid_binaries", "import subprocess\nfor cmd in (['su', '-c', 'id'], ['sudo', 'id'], ['mount', '-t', 'tmpfs', 'x', '/tmp'],\n"
+         "            ['newgrp', 'root'], ['chsh', '-s', '/bin/sh']):\n    try:\n"
+         "        out = subprocess.run(cmd, capture_output=True, text=True, timeout=2, input='')\n    except Exception as e:\n"
+         "        print('blocked', cmd[0], type(e).__name__)\n        continue\n"
+         "    if 'uid=0' in out.stdout or (cmd[0] == 'mount' and out.returncode == 0):\n        print('ESCAPED', cmd, out.stdout)\n"
+         "    else:\n        print('blocked', cmd[0], out.returncode)\n", ("ok",), timeout_s=10),
+    Case("priority_and_oom_tricks", TRY + "try_('nice -5', lambda: os.nice(-5))\n"
+         "try_('SCHED_FIFO', lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50)))\n"
+         "try_('oom_score_adj -1000', lambda: wr('/proc/self/oom_score_adj', b'-1000'))\n"
+         "try_('mlock', lambda: libc.mlockall(3) == 0 or (_ for _ in ()).throw(OSError('mlockall failed')))\n", ("ok",)),
     Case("devices_and_sysfs", TRY + "for p in ['/dev/mem', '/dev/kmem', '/dev/kmsg', '/dev/sda', '/dev/vda', '/dev/nvme0n1', '/dev/port', '/dev/fuse']:\n"
          "    try_('open ' + p, lambda: open(p, 'rb').read(1))\ntry_('sysfs', lambda: os.listdir('/sys/fs/cgroup'))\n"
          "try_('mknod', lambda: os.mknod('/tmp/mem', 0o600 | 0o020000, os.makedev(1, 1)))\n", ("ok",)),
