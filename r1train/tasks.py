@@ -4,6 +4,9 @@
 Train and held-out rows come from disjoint seeds and the held-out questions never appear in train.
 A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with at least ``question`` and
 ``answer`` (more columns are allowed, e.g. ``level``).
+
+Tasks: ``addition``, ``multiplication`` (the pocket lab's arithmetic), ``copy`` (smoke tests) and
+``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
 """
 
 from __future__ import annotations
@@ -40,6 +43,43 @@ def copy(rng: random.Random, length: int = 4) -> dict[str, Any]:
     """Repeat a random digit string: the easiest task, for smoke tests of the learning loop."""
     s = "".join(rng.choice("0123456789") for _ in range(length))
     return {"question": s, "answer": s, "level": length}
+
+
+@register("multiplication")
+def multiplication(rng: random.Random, digits: int = 2, min_digits: int = 1) -> dict[str, Any]:
+    """``a*b``: ``a`` has ``digits`` digits, ``b`` between ``min_digits`` and ``digits``; level = digits of b."""
+    a = rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1)
+    db = rng.randint(min_digits, digits)
+    b = rng.randint(0 if db == 1 else 10 ** (db - 1), 10**db - 1)
+    return {"question": f"{a}*{b}", "answer": str(a * b), "level": db}
+
+
+@register("countdown")
+def countdown(rng: random.Random, count: int = 4, min_count: int = 3, max_number: int = 99, max_target: int = 1000) -> dict[str, Any]:
+    """TinyZero's Countdown: reach ``target`` with each of ``nums`` once and + - * /; level = how many numbers.
+
+    The target is made by combining the numbers in a random order with random operations (integer
+    division only where exact), so every problem has at least one solution, kept in ``solution``.
+    Verified by the ``countdown.equation`` reward (columns ``nums`` and ``target``).
+    """
+    while True:
+        n = rng.randint(min_count, count)
+        nums = [rng.randint(1, max_number) for _ in range(n)]
+        order = rng.sample(nums, n)
+        value, expr = order[0], str(order[0])
+        for x in order[1:]:
+            ops = ["+", "*"] + (["-"] if value > x else []) + (["/"] if value % x == 0 else [])
+            op = rng.choice(ops)
+            value = {"+": value + x, "-": value - x, "*": value * x, "/": value // x}[op]
+            expr = f"({expr}){op}{x}" if op in "*/" and not expr.isdigit() else f"{expr}{op}{x}"
+        if 0 < value <= max_target:
+            break
+    question = (
+        f"Using the numbers {nums}, create an equation that equals {value}. You can use basic arithmetic "
+        "operations (+, -, *, /) and each number can only be used once. Show your work in <think> </think> "
+        "tags and return the final equation in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>."
+    )
+    return {"question": question, "answer": expr, "nums": nums, "target": value, "solution": expr, "level": n}
 
 
 OPTION_KEYS = ("train_size", "eval_size")

@@ -1,0 +1,130 @@
+"""The pocket lab's synthetic pretraining corpus: problems answered directly or with the work shown.
+
+A base model that *can* reason but rarely *does* is pretrained on documents of two kinds, both in the
+R1 format the RL run rewards:
+
+* direct (most documents): ``<answer>632</answer>``;
+* worked (a minority, ``think_fraction``): ``<think>7+5+0=12,4+8+1=13,3+2+1=06</think><answer>632</answer>``.
+
+A worked solution is written by the task's *worker*, registered here by task name (:data:`WORKERS`).
+The addition worker writes one fixed-width step per column, right to left: ``x+y+c=ss`` with the carry
+``c`` coming in and the two-digit column sum ``ss`` (its first digit is the carry going out). Every
+character of a step is local: the digits come from fixed places of the question and the carry is the
+previous step's first sum digit, so a tiny model learns to do each step reliably, while answering
+directly needs the whole carry chain at once and goes wrong much more often. That gap is what pure RL
+later discovers.
+
+Use::
+
+    docs = build_corpus("addition", {"digits": 3, "min_digits": 3}, size=1000, think_fraction=0.15, seed=0)
+    docs[0].completion  # '<answer>632</answer>' (or, for about 15% of documents, the worked form)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from r1train import tasks
+from r1train.errors import UserError
+
+Worker = Callable[[dict[str, Any]], str]
+WORKERS: dict[str, Worker] = {}
+
+
+def register(task: str) -> Callable[[Worker], Worker]:
+    """Register a worked-solution writer for synthetic task ``task``: ``fn(row) -> think text``."""
+
+    def wrap(fn: Worker) -> Worker:
+        WORKERS[task] = fn
+        return fn
+
+    return wrap
+
+
+@register("addition")
+def addition_work(row: dict[str, Any]) -> str:
+    """Column sums right to left, each ``x+y+c=ss`` (carry in ``c``, two-digit sum ``ss``), comma-separated.
+
+    ``"347+285"`` -> ``"7+5+0=12,4+8+1=13,3+2+1=06"`` (answer 632; a last sum of ``1x`` adds a leading 1).
+    """
+    a, b = str(row["question"]).split("+")
+    width = max(len(a), len(b))
+    a, b = a.zfill(width), b.zfill(width)
+    steps, carry = [], 0
+    for x, y in zip(reversed(a), reversed(b), strict=True):
+        s = int(x) + int(y) + carry
+        steps.append(f"{x}+{y}+{carry}={s:02d}")
+        carry = s // 10
+    return ",".join(steps)
+
+
+@register("multiplication")
+def multiplication_work(row: dict[str, Any]) -> str:
+    """Partial products of ``a*b`` by the digits of ``b`` (right to left), then their running sum.
+
+    ``"47*38"`` -> ``"47*8=376,47*30=1410,376+1410=1786"``.
+    """
+    a, b = str(row["question"]).split("*")
+    scales = [int(d) * 10**i for i, d in enumerate(reversed(b)) if d != "0"] or [0]
+    steps = [f"{a}*{m}={int(a) * m}" for m in scales]
+    total = int(a) * scales[0]
+    for m in scales[1:]:
+        steps.append(f"{total}+{int(a) * m}={total + int(a) * m}")
+        total += int(a) * m
+    return ",".join(steps)
+
+
+def completion_text(answer: str, work: str | None) -> str:
+    """The R1-format completion: ``<think>work</think><answer>answer</answer>`` or the answer alone."""
+    head = f"<think>{work}</think>" if work is not None else ""
+    return f"{head}<answer>{answer}</answer>"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One pretraining document: a task row and how it is answered."""
+
+    question: str
+    answer: str
+    completion: str
+    worked: bool
+    level: int
+
+
+def build_corpus(
+    task: str,
+    options: dict[str, Any],
+    size: int,
+    think_fraction: float,
+    seed: int,
+    holdout_seed: int = 0,
+    holdout_size: int = 1024,
+) -> list[Document]:
+    """``size`` seeded documents of ``task``; each is worked with probability ``think_fraction``.
+
+    Questions of the RL run's held-out set (task ``generate`` with ``holdout_seed``, the RL recipe's
+    ``train.seed``, and the first ``holdout_size`` held-out rows) never appear in the corpus, so the
+    before/after evaluation is on problems the base has not seen.
+    """
+    if task not in WORKERS or task not in tasks.TASKS:
+        raise UserError(f"corpus.task {task!r} has no worked-solution writer; use one of {', '.join(sorted(WORKERS))}")
+    if not 0.0 <= think_fraction <= 1.0:
+        raise UserError(f"corpus.think_fraction is {think_fraction}; it must be between 0 and 1")
+    opts = {k: v for k, v in options.items() if k not in tasks.OPTION_KEYS}
+    _, held = tasks.generate(task, {**opts, "train_size": 0, "eval_size": holdout_size}, holdout_seed)
+    held_q = {row["question"] for row in held}
+    fn = tasks.TASKS[task]
+    rng = random.Random(f"corpus-{task}-{seed}")
+    docs: list[Document] = []
+    while len(docs) < size:
+        row = fn(rng, **opts)
+        if row["question"] in held_q:
+            continue
+        worked = rng.random() < think_fraction
+        work = WORKERS[task](row) if worked else None
+        answer = str(row["answer"])
+        docs.append(Document(str(row["question"]), answer, completion_text(answer, work), worked, int(row.get("level", 0))))
+    return docs
