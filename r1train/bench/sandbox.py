@@ -6,7 +6,8 @@ It times a trivial program (``pass``) three ways: a bare ``python3 -I -B -c pass
 runner pays), the same through :func:`rewards.sandbox.run_program` one after another (the difference is
 the sandbox's overhead per program), and through the sandbox on a pool of threads for each worker count
 (throughput, programs/s). It also runs one stdin/stdout test case through ``run_tests``. Figures are
-printed, never asserted: other load on the machine moves them. Targets: overhead under 50 ms per
+printed, never asserted: other load on the machine moves wall times, so it also prints CPU time per
+program summed over every process involved, which load barely changes. Targets: overhead under 50 ms per
 program, at least 20 trivial programs/s on 2 cores.
 """
 
@@ -14,12 +15,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rewards.sandbox import describe_isolation, isolation, run_program, run_tests
+
+
+def _cpu_ms(fn: Callable[[], object], n: int) -> float:
+    """CPU time per call of every process involved (this one and all reaped children), in ms.
+
+    Unlike wall time this barely moves with other load on the machine, so it is the stable figure:
+    on C idle cores, throughput is at most C * 1000 / cpu_ms programs/s.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(n):
+        fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    spent = sum(a.ru_utime - b.ru_utime + a.ru_stime - b.ru_stime for a, b in zip(after, before))
+    return spent * 1000 / n
 
 
 def _bare_ms(python: str, n: int) -> list[float]:
@@ -73,7 +90,12 @@ def main(argv: list[str]) -> int:
     print(f"cores available: {cores}")
     print(f"bare `{python} -I -B -c pass`: {bare:7.1f} ms/program (median of {n})")
     print(f"sandboxed run_program('pass'): {boxed:7.1f} ms/program (median of {n})")
-    print(f"sandbox overhead: {boxed - bare:7.1f} ms/program (target < 50)")
+    print(f"sandbox overhead: {boxed - bare:7.1f} ms/program wall (target < 50)")
+    bare_cpu = _cpu_ms(lambda: subprocess.run([python, "-I", "-B", "-c", "pass"], check=True, env={}), n)
+    boxed_cpu = _cpu_ms(lambda: run_program("pass", timeout_s=10), n)
+    print(f"CPU per program, all processes: bare {bare_cpu:.1f} ms, sandboxed {boxed_cpu:.1f} ms "
+          f"(overhead {boxed_cpu - bare_cpu:.1f} ms; at most {cores * 1000 / boxed_cpu:.0f} programs/s on {cores} idle cores)")
+    print(f"load average now: {os.getloadavg()[0]:.1f} (wall figures grow with it)")
     for workers in sorted({int(w) for w in args.workers.split(",") if w.strip()}):
         rate = _throughput(n * max(1, workers), workers)
         print(f"throughput, {workers} worker(s): {rate:6.1f} programs/s")
