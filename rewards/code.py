@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rewards.registry import register
-from rewards.sandbox import SandboxError, SandboxUnavailable, isolation
+from rewards.sandbox import SandboxError, SandboxUnavailable, isolation, unsafe_requested
 from rewards.sandbox_tests import TestReport, normalize_tests, run_tests
 
 FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
@@ -89,7 +89,8 @@ def score_batch(
         return [None] * len(completions)
     if len(tests) != len(completions):
         raise ValueError(f"the tests column has {len(tests)} rows but there are {len(completions)} completions")
-    isolation()  # raise SandboxUnavailable once, up front, instead of once per row
+    if not unsafe_requested():
+        isolation()  # raise SandboxUnavailable once, up front, instead of once per row
     deadline = time.monotonic() + budget_s
 
     def one(row: int) -> TestReport | float | None:

@@ -116,7 +116,8 @@ class Isolation:
         return f"bubblewrap namespaces, {user}, {filt}, {describe()}; python {self.python}"
 
 
-def _unsafe_requested(unsafe_no_isolation: bool) -> bool:
+def unsafe_requested(unsafe_no_isolation: bool = False) -> bool:
+    """True when the caller or ``R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION`` asks to run code without the sandbox."""
     return unsafe_no_isolation or os.environ.get(UNSAFE_ENV, "") not in ("", "0")
 
 
@@ -165,7 +166,10 @@ def isolation() -> Isolation:
             root_dirs.append(("bind", path))
     bases = cgroup_bases()
     iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None, filter_bytes())
-    probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
+    try:
+        probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
+    except SandboxError as exc:
+        raise SandboxUnavailable(f"the code sandbox cannot start here: {exc}") from None
     if probe.status != "ok" or probe.stdout.strip() != str(INSIDE_UID):
         raise SandboxUnavailable(
             "bubblewrap is installed but cannot create the sandbox here (it needs unprivileged user namespaces: "
@@ -224,7 +228,7 @@ def execute(
     ``limits.timeout_s`` caps the whole run. With ``idle_timeout_s`` the run also ends when that long
     passes without ``on_stdout`` answering "progress" (a per-test time limit for the harness).
     """
-    if _unsafe_requested(unsafe):
+    if unsafe_requested(unsafe):
         return _execute_unisolated(args, files, stdin, limits, on_stdout, idle_timeout_s)
     return _execute_isolated(isolation(), args, files, stdin, limits, on_stdout, idle_timeout_s)
 
@@ -391,5 +395,6 @@ __all__ = [
     "isolation",
     "run_program",
     "run_tests",
+    "unsafe_requested",
 ]
 
