@@ -241,6 +241,8 @@ class _CallWatch:
 
     def __call__(self, chunk: bytes) -> str | None:
         self.buffer += chunk
+        if b"\n" not in chunk:
+            return None  # no complete line yet (and no rescanning of a long partial line)
         *lines, self.buffer = self.buffer.split(b"\n")
         action = None
         for line in lines:
