@@ -9,6 +9,8 @@ the base model would have, so an engine started from that checkpoint can load th
   never sees an adapter. Merging uses peft's own ``merge(safe_merge=True)``, which computes the merged
   weight on a fresh tensor; unmerging puts the original tensor object back instead of subtracting the
   delta, so the trainer's weights come back bit-identical (no bf16 round-off drift, step after step);
+- QLoRA (bitsandbytes 4/8-bit base): the base weight is dequantised and the adapter delta added, so the
+  engine, which loaded the dense checkpoint, gets dense weights;
 - FSDP2 ``DTensor`` shards are gathered (``full_tensor()``) and DeepSpeed ZeRO-3 parameters are gathered
   one module at a time (``GatheredParameters``); both are collectives, so every rank must iterate.
 
@@ -92,12 +94,35 @@ def _merged_lora_weights(mod_name: str, layer: nn.Module, seen: set[int]) -> Ite
     """The LoRA layer's base weight (and bias) with its active adapters merged in, then unmerged exactly."""
     base = layer.get_base_layer()
     own = [(n, p) for n, p in base.named_parameters(recurse=False)]
+    if _is_quantized(base.weight):  # QLoRA: the engine holds dense weights; send dequantised W + delta
+        yield from _dequantized_lora_weights(mod_name, layer, base, seen)
+        return
     with _gathered([p for _, p in own] + list(layer.parameters())), _merged(layer, base):
         for n, p in base.named_parameters(recurse=False):
             seen.add(id(p))
             yield _hf_name(_join(mod_name, n)), _full(p).detach()
     for _, p in own:
         seen.add(id(p))
+
+
+def _dequantized_lora_weights(mod_name: str, layer: Any, base: nn.Module, seen: set[int]) -> Iterator[tuple[str, torch.Tensor]]:
+    """bitsandbytes 4/8-bit base layer: dequantise (peft's helper), add each active adapter's delta."""
+    from peft.utils.integrations import dequantize_bnb_weight
+
+    weight = dequantize_bnb_weight(base.weight, state=getattr(base, "state", None))  # (out, in) dense
+    for adapter in layer.active_adapters:
+        if adapter in layer.lora_A and not getattr(layer, "disable_adapters", False):
+            weight = weight + layer.get_delta_weight(adapter).to(weight.dtype)
+    seen.add(id(base.weight))
+    yield _hf_name(f"{mod_name}.weight"), weight
+    if getattr(base, "bias", None) is not None:
+        seen.add(id(base.bias))
+        yield _hf_name(f"{mod_name}.bias"), base.bias.detach()
+
+
+def _is_quantized(weight: torch.Tensor) -> bool:
+    """A bitsandbytes-quantised weight (Params4bit carries a quant_state, Int8Params its SCB scales)."""
+    return getattr(weight, "quant_state", None) is not None or getattr(weight, "SCB", None) is not None
 
 
 @contextlib.contextmanager
