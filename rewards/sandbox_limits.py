@@ -64,7 +64,7 @@ class Limits:
 
 
 def prlimit_args(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
-    """``prlimit`` options for the launcher: soft == hard for everything but CPU.
+    """``prlimit`` options for the launcher: soft == hard for everything but CPU and stack.
 
     With cgroups the memory cgroup is the real bound and RLIMIT_AS only stops absurd reservations early
     (``memory_mb`` + 1 GiB of address space, so threads' stack reservations still fit); without cgroups
@@ -77,7 +77,9 @@ def prlimit_args(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
     pairs = {
         "cpu": f"{cpu}:{cpu + 1}",
         "as": address_space,
-        "stack": stack,
+        # Soft only: the hard limit stays unlimited so the common competitive-programming idiom
+        # setrlimit(RLIMIT_STACK, (RLIM_INFINITY, RLIM_INFINITY)) works; address space and memory still bound it.
+        "stack": f"{stack}:unlimited",
         "fsize": limits.max_file_mb * MIB,
         "nofile": limits.max_open_files,
         "nproc": nproc,

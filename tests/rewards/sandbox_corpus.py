@@ -284,6 +284,11 @@ BENIGN: list[Case] = [
          check=_stdout_has("eof after x")),
     Case("deep_recursion_raised_limit", "import sys\nsys.setrecursionlimit(200000)\ndef d(n):\n    return 0 if n == 0 else 1 + d(n - 1)\n"
          "print(d(100000))\n", ("ok",), timeout_s=10, check=_stdout_has("100000")),
+    Case("raised_stack_limit_idiom", "import resource, sys, threading\n"
+         "resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+         "sys.setrecursionlimit(10 ** 6)\nthreading.stack_size(1 << 27)\ndef dfs(n):\n    return 0 if n == 0 else 1 + dfs(n - 1)\n"
+         "out = []\nt = threading.Thread(target=lambda: out.append(dfs(200000)))\nt.start()\nt.join()\nprint(out[0])\n",
+         ("ok",), timeout_s=10, check=_stdout_has("200000")),
     Case("lru_cache_recursion", "import sys, functools\nsys.setrecursionlimit(100000)\n@functools.lru_cache(None)\n"
          "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nprint(fib(5000) % 1000000007)\n", ("ok",), timeout_s=10),
     Case("allocate_50mb", "b = bytearray(50 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nxs = list(range(1_000_000))\n"
