@@ -109,6 +109,7 @@ class Isolation:
     setpriv: str | None  # set when the trainer is root: drop to a fresh uid
     cgroups: bool
     seccomp: bytes | None  # the compiled syscall filter, None where this architecture has no table
+    hidden: tuple[str, ...] = ()  # host paths inside a mounted tree (project, home…) covered by empty tmpfs
 
     def describe(self) -> str:
         user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
@@ -165,7 +166,9 @@ def isolation() -> Isolation:
         elif os.path.isdir(path):
             root_dirs.append(("bind", path))
     bases = cgroup_bases()
-    iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None, filter_bytes())
+    hidden = _paths_to_hide(python, ("/usr", *mounts))
+    iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None,
+                    filter_bytes(), hidden)
     try:
         probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
     except SandboxError as exc:
@@ -177,6 +180,19 @@ def isolation() -> Isolation:
             f"userns restriction); bwrap said: {probe.stderr.strip()[-500:] or probe.status}"
         )
     return iso
+
+
+def _paths_to_hide(python: str, mounted: tuple[str, ...]) -> tuple[str, ...]:
+    """The project, the working directory, home and the trainer's environment, where they lie inside a
+    tree the sandbox mounts (e.g. a checkout under /usr/src): each gets an empty tmpfs on top."""
+    project = str(Path(__file__).resolve().parents[1])
+    found = []
+    for path in {project, os.getcwd(), str(Path.home()), sys.prefix}:
+        real = os.path.realpath(path)
+        inside = any(real.startswith(m.rstrip("/") + "/") for m in mounted)
+        if inside and not python.startswith(real.rstrip("/") + "/"):
+            found.append(real)
+    return tuple(sorted(found))
 
 
 def describe_isolation() -> str:
@@ -257,6 +273,8 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
         argv += ["--symlink", os.readlink(path), path] if kind == "symlink" else ["--ro-bind", path, path]
     for path in iso.python_mounts:
         argv += ["--ro-bind", path, path]
+    for path in iso.hidden:
+        argv += ["--tmpfs", path, "--remount-ro", path]
     for path in HOST_ETC:
         argv += ["--ro-bind-try", path, path]
     for dest, fd in fds.items():  # copied into the root tmpfs, made read-only by --remount-ro / below

@@ -279,3 +279,12 @@ def test_seccomp_program_layout() -> None:
     assert insns[5] == (0x15, 2, 0, 101) and insns[6] == (0x15, 1, 0, 250)
     assert insns[7] == (0x06, 0, 0, 0x7FFF0000) and insns[8] == (0x06, 0, 0, 0x00050001)
     assert filter_bytes("riscv64") is None and filter_bytes("x86_64") is not None
+
+
+def test_project_inside_a_mounted_tree_is_covered() -> None:
+    # Were the checkout inside a tree the sandbox mounts (say /usr/src/…), an empty tmpfs would cover it,
+    # unless the interpreter itself lives there.
+    parent = str(PROJECT.parent)
+    assert str(PROJECT) in sandbox._paths_to_hide("/usr/bin/python3", (parent,))
+    assert str(PROJECT) not in sandbox._paths_to_hide(f"{PROJECT}/bin/python3", (parent,))
+    assert str(PROJECT) not in sandbox.isolation().hidden or not str(PROJECT).startswith("/usr/")
