@@ -6,25 +6,55 @@
   ``<think>``-less "Assistant:", so the completion itself must open the think block.
 * ``format.tag_count``: 0.25 for each of the four tags present exactly once (partial credit that helps a
   model that has never produced the format find it).
+
+Both are plain ``str.find`` scans, linear in the completion's length: the equivalent lazy regular
+expressions take quadratic time (a minute on 140 KB of repeated ``<think>``), which would stall a run.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rewards.registry import register
 
-STRICT_RE = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
-LENIENT_RE = re.compile(r"<think>.*?</think>.*?<answer>.*?</answer>", re.DOTALL)
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+def is_strict(text: str) -> bool:
+    """``^\\s*<think>.*?</think>\\s*<answer>.*?</answer>\\s*$`` (DOTALL), in linear time."""
+    t = text.strip()
+    if not (t.startswith("<think>") and t.endswith("</answer>")):
+        return False
+    last_open = len(t) - len("</answer>") - len("<answer>")  # the latest an <answer> may start
+    at = t.find("</think>", len("<think>"))
+    while 0 <= at:
+        j = at + len("</think>")
+        while j < len(t) and t[j].isspace():
+            j += 1
+        if j > last_open:
+            return False
+        if t.startswith("<answer>", j):
+            return True
+        at = t.find("</think>", at + 1)
+    return False
+
+
+def is_lenient(text: str) -> bool:
+    """``<think>.*?</think>.*?<answer>.*?</answer>`` anywhere (DOTALL), in linear time."""
+    at = 0
+    for tag in TAGS:
+        at = text.find(tag, at)
+        if at < 0:
+            return False
+        at += len(tag)
+    return True
 
 
 @register("format.think_answer")
 def think_answer(completions: list[str], strict: bool = True, **_: Any) -> list[float | None]:
     """1.0 for <think>…</think><answer>…</answer> (strict: nothing else; lenient: in order), else 0.0."""
-    pattern = STRICT_RE if strict else LENIENT_RE
-    return [1.0 if pattern.search(c) else 0.0 for c in completions]
+    check = is_strict if strict else is_lenient
+    return [1.0 if check(c) else 0.0 for c in completions]
 
 
 @register("format.tag_count")
