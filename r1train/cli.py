@@ -81,10 +81,14 @@ def cmd_check(recipe: str, overrides: list[str]) -> int:
 
 def cmd_train(recipe: str, overrides: list[str]) -> int:
     from r1train.config import load_recipe
-    from r1train.trainer import train
+    from r1train.trainer import Stopped, train
 
     cfg = load_recipe(recipe, overrides)
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except Stopped as stop:
+        print(f"r1train: {stop}", file=sys.stderr)
+        return 143 if "SIGTERM" in str(stop) else 130
     print(f"r1train: done; metrics, completions and the model are in {result.output_dir}")
     return 0
 

@@ -28,8 +28,9 @@ REQUIRED: Any = dataclasses.MISSING
 class LoraConfig:
     r: int = 16
     alpha: int = 32
-    dropout: float = 0.0
-    target_modules: str | list[str] = "all-linear"
+    dropout: float = 0.0  # only active in train mode; r1train keeps dropout off (ratio exactly 1 at the start)
+    target_modules: str | list[str] = "all-linear"  # all-linear: every linear layer but the output head
+    quantize: Literal["none", "4bit", "8bit"] = "none"  # 4bit = QLoRA (bitsandbytes NF4, CUDA only)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class RolloutConfig:
     top_k: int = 0  # 0 = off
     min_p: float = 0.0
     stop: list[str] = field(default_factory=list)
-
     seed: int | None = None  # the engine's sampling seed; None = train.seed
     sync_every: int = 1  # push the trainer's weights to the engine every this many optimizer steps
     # vllm (colocated) engine
@@ -82,22 +82,35 @@ class RolloutConfig:
     server_timeout_s: float = 600.0  # per HTTP request; a server silent this long is an error
     server_nccl_port: int = 51216  # rendezvous port this trainer opens for the weight broadcast
 
+
 @dataclass(frozen=True)
 class RewardSpec:
     name: str = REQUIRED  # registry name, module:function, or path/file.py:function
     weight: float = 1.0
     args: dict[str, Any] = field(default_factory=dict)  # keyword options passed to the function
+    timeout_s: float = 600.0  # a call that takes longer counts as an error (see on_error)
+    on_error: Literal["fail", "none"] = "fail"  # raise, hang or wrong output: stop the run, or score None
 
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
     advantage: str = "grpo"  # grpo | rloo | reinforce_pp (registry in r1train/grpo.py)
-    loss: str = "grpo"  # policy-loss registry name
+    advantage_scale: Literal["group", "batch", "none"] | None = None  # None: the estimator's own (r1train/advantages.py)
+    loss: str = "grpo"  # grpo (token ratios) | gspo (sequence ratio); registry in r1train/grpo.py
     loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = "token_mean"
     clip_low: float = 0.2
     clip_high: float = 0.28
-    kl_beta: float = 0.0
-    iterations: int = 1
+    dual_clip: float | None = None  # c > 1 (e.g. 3.0): cap the loss of negative-advantage tokens at c|A|
+    kl_beta: float = 0.0  # 0 loads no reference model
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    kl_in_reward: bool = False  # subtract kl_beta * sum_t KL_t from each reward instead of adding it to the loss
+    entropy_coef: float = 0.0  # entropy bonus: loss -= entropy_coef * H(pi) per token
+    iterations: int = 1  # optimizer steps per batch (the paper's mu); ratios against the batch's old logprobs
+    dynamic_sampling: bool = False  # DAPO: drop groups whose rewards are all equal, sample more until full
+    max_sampling_tries: int = 3  # generate calls per step at most when dynamic_sampling is on
+    mask_truncated: bool = False  # DAPO overlong filtering: completions cut at max_new_tokens get no loss
+    rollout_is: Literal["off", "token_truncate", "sequence_truncate"] = "off"  # sampler/trainer mismatch correction
+    rollout_is_cap: float = 2.0  # truncation of the rollout importance weight
 
 
 @dataclass(frozen=True)
@@ -116,8 +129,10 @@ class TrainConfig:
     steps: int = 500
     seed: int = 0
     output_dir: str = "runs/example"
-    save_every: int = 50
+    save_every: int = 50  # checkpoint every N steps (0 = only at the end)
+    keep_last: int = 2  # complete checkpoints to keep (0 = all)
     resume: str = "auto"  # auto | never | <checkpoint path>
+    max_bad_steps: int = 10  # steps skipped for a non-finite loss/gradient before the run stops
     overwrite: bool = False  # allow writing into a directory that holds another run
     micro_batch_size: int = 16  # sequences per forward/backward
     eval_every: int = 0  # 0 = only before and after training
@@ -132,6 +147,7 @@ class WandbConfig:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     mode: Literal["online", "offline", "disabled"] = "disabled"
+    log_model: bool = False  # upload the final model as an artifact
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,22 @@ class LoggingConfig:
     completions_every: int = 1
     completions_per_step: int = 4
     progress: bool = True
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Benchmarks run with the live policy during training (eval/live.py); ``r1train eval`` runs them after."""
+
+    every: int = 0  # evaluate every this many optimizer steps; 0 = off
+    benchmarks: list[str] = field(default_factory=list)  # registry names (r1train eval --list) or .yaml cards
+    samples: int = 4  # completions per problem: pass@1 is their mean; pass@k and maj@k use all of them
+    max_problems: int | None = None  # the first N problems of each benchmark; None = all
+    temperature: float = 0.6  # 0 = greedy
+    top_p: float = 0.95
+    max_new_tokens: int | None = None  # None = rollout.max_new_tokens
+    template: str | None = None  # None = data.template (the format the policy is trained in)
+    data: dict[str, str] = field(default_factory=dict)  # benchmark -> local .jsonl/.parquet (offline)
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,6 +184,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     description: str = ""  # one line, shown by `r1train recipes`
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,20 @@ class MetricsWriter:
         self.history.append(row)
         return row
 
+    def truncate_after(self, step: int) -> None:
+        """On resume: keep rows up to ``step`` (they will be produced again); later rows move to
+        ``metrics.orphaned.jsonl`` rather than being deleted."""
+        if not self.metrics_path.is_file():
+            return
+        rows = read_metrics(self.metrics_path)
+        keep = [r for r in rows if r["step"] <= step]
+        later = [r for r in rows if r["step"] > step]
+        if later:
+            with (self.metrics_path.parent / "metrics.orphaned.jsonl").open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in later)
+        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        self.history = keep
+
     def completions(self, step: int, rows: list[dict[str, Any]]) -> None:
         with self.completions_path.open("a") as f:
             for row in rows:

@@ -8,14 +8,18 @@ group's statistics and out of the loss, never silently scored as 0.
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass, field
 from typing import Any
 
 import rewards
 from r1train.config import RewardSpec
 from r1train.errors import UserError
 
+log = logging.getLogger("r1train")
 RESERVED = {"completions", "prompts", "completion_lengths"}
 
 
@@ -25,6 +29,8 @@ class RewardFunction:
     fn: Any
     weight: float
     args: dict[str, Any]
+    timeout_s: float = 600.0
+    on_error: str = "fail"
 
 
 @dataclass
@@ -33,6 +39,7 @@ class Scores:
 
     per_function: dict[str, list[float | None]]
     total: list[float]
+    errors: dict[str, int] = field(default_factory=dict)  # failed calls per function (on_error: none)
 
 
 def load(specs: list[RewardSpec]) -> list[RewardFunction]:
@@ -43,36 +50,67 @@ def load(specs: list[RewardSpec]) -> list[RewardFunction]:
             fn = rewards.resolve(spec.name)
         except rewards.RewardLookupError as exc:
             raise UserError(str(exc)) from None
-        out.append(RewardFunction(spec.name, fn, spec.weight, dict(spec.args)))
+        out.append(RewardFunction(spec.name, fn, spec.weight, dict(spec.args), spec.timeout_s, spec.on_error))
     return out
 
 
+class RewardError(Exception):
+    """One reward call went wrong (raised, hung, bad output); the message is one sentence for the user."""
+
+
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="r1train-reward")
+
+
+def _call(rf: RewardFunction, completions: list[str], columns: dict[str, list[Any]]) -> list[float | None]:
+    """Run one reward function under its time limit and check what it returned."""
+    n = len(completions)
+    future = _POOL.submit(rf.fn, completions, **columns, **rf.args)
+    try:
+        values = future.result(timeout=rf.timeout_s)
+    except FuturesTimeout:
+        # A Python thread cannot be killed: the call is abandoned and the step goes on without it.
+        raise RewardError(f"reward {rf.name!r} did not return within {rf.timeout_s:g} s; make it faster or raise its timeout_s") from None
+    except (UserError, RewardError):
+        raise
+    except Exception as exc:
+        raise RewardError(f"reward {rf.name!r} raised {type(exc).__name__}: {str(exc)[:200]}; fix the reward function") from None
+    values = list(values) if isinstance(values, list | tuple) else None
+    if values is None or len(values) != n:
+        got = "no list" if values is None else f"{len(values)} scores"
+        raise RewardError(f"reward {rf.name!r} returned {got} for {n} completions; return one score per completion")
+    clean: list[float | None] = []
+    for v in values:
+        if v is None:
+            clean.append(None)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise RewardError(f"reward {rf.name!r} returned {v!r}; return numbers, or None for 'cannot verify'") from None
+        if not math.isfinite(f):
+            raise RewardError(f"reward {rf.name!r} returned {f}; return a finite number or None for 'cannot verify'")
+        clean.append(f)
+    return clean
+
+
 def score(functions: list[RewardFunction], completions: list[str], columns: dict[str, list[Any]]) -> Scores:
-    """Score ``completions`` with every function; ``columns`` holds one list per column, same length."""
+    """Score ``completions`` with every function; ``columns`` holds one list per column, same length.
+
+    A function that raises, hangs past its ``timeout_s`` or returns the wrong thing stops the run with
+    one sentence (``on_error: fail``) or scores the whole call ``None`` and counts it (``on_error: none``).
+    """
     n = len(completions)
     per_function: dict[str, list[float | None]] = {}
+    errors: dict[str, int] = {}
     for rf in functions:
         try:
-            values = rf.fn(completions, **columns, **rf.args)
-        except UserError:
-            raise
-        except Exception as exc:
-            raise UserError(
-                f"reward {rf.name!r} raised {type(exc).__name__}: {str(exc)[:200]}; fix the reward function"
-            ) from None
-        values = list(values) if values is not None else []
-        if len(values) != n:
-            raise UserError(f"reward {rf.name!r} returned {len(values)} scores for {n} completions; return one per completion")
-        clean: list[float | None] = []
-        for v in values:
-            if v is None:
-                clean.append(None)
-                continue
-            f = float(v)
-            if not math.isfinite(f):
-                raise UserError(f"reward {rf.name!r} returned {f}; return a finite number or None for 'cannot verify'")
-            clean.append(f)
-        per_function[rf.name] = clean
+            per_function[rf.name] = _call(rf, completions, columns)
+        except RewardError as err:
+            if rf.on_error == "fail":
+                raise UserError(str(err)) from None
+            log.warning("%s (scored None: on_error is 'none')", err)
+            per_function[rf.name] = [None] * n
+            errors[rf.name] = errors.get(rf.name, 0) + 1
     total = []
     for i in range(n):
         parts = [per_function[rf.name][i] for rf in functions]
@@ -80,7 +118,7 @@ def score(functions: list[RewardFunction], completions: list[str], columns: dict
             total.append(float("nan"))
         else:
             total.append(sum(rf.weight * p for rf, p in zip(functions, parts)))  # type: ignore[operator]
-    return Scores(per_function, total)
+    return Scores(per_function, total, errors)
 
 
 def summarise(scores: Scores) -> dict[str, float]:
@@ -90,6 +128,7 @@ def summarise(scores: Scores) -> dict[str, float]:
         ok = [v for v in values if v is not None]
         out[f"reward/{name}"] = sum(ok) / len(ok) if ok else float("nan")
         out[f"reward/{name}/none"] = float(len(values) - len(ok))
+        out[f"reward/{name}/errors"] = float(scores.errors.get(name, 0))
     valid = [t for t in scores.total if not math.isnan(t)]
     out["reward"] = sum(valid) / len(valid) if valid else float("nan")
     return out
