@@ -16,7 +16,8 @@ waits on one sandboxed process; default: one per CPU this process may use) under
 ``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than ``tests``). If no sandbox can be built on this machine the call raises
 :class:`rewards.sandbox.SandboxUnavailable` (a configuration error, not a score).
 
-Recipe: ``rewards: [{name: code.pass_rate, weight: 1.0, timeout_s: 2}]``.
+Recipe: ``rewards: [{name: code.pass_rate, weight: 1.0, args: {timeout_s: 2, budget_s: 300}}]``. The entry's own
+``timeout_s`` (outside ``args``) is the trainer's limit on the whole call; keep it above ``budget_s``.
 """
 
 from __future__ import annotations
