@@ -136,8 +136,26 @@ def cgroup_bases() -> dict[str, Path | None]:
                 mount, own = points.get(controller), _own_group(controller)
                 base = Path(mount + own) if mount and own is not None else None
                 found[controller] = base if base is not None and _can_create_child(base) else None
+                if found[controller] is not None:
+                    _remove_stale(found[controller])
             _bases = found
         return _bases
+
+
+def _remove_stale(base: Path) -> None:
+    """Delete empty per-run groups left by trainers that died mid-run (their pid is in the name).
+
+    Only groups over a minute old: a live run's group is empty just for the instant between its
+    creation and the launcher joining it, and its trainer may be in a pid namespace we cannot see.
+    """
+    for group in base.glob("r1train-sbx-*"):
+        pid = group.name.split("-")[2]
+        try:
+            old = time.time() - group.stat().st_mtime > 60
+            if old and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                group.rmdir()  # fails while tasks remain
+        except OSError:
+            pass
 
 
 def _can_create_child(base: Path) -> bool:
