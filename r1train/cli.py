@@ -8,6 +8,7 @@ Sub-commands::
     r1train rewards                              list the registered reward functions
     r1train bench NAME [args …]                  run a benchmark (r1train/bench/NAME.py)
     r1train serve MODEL [vllm options]           start a vLLM server for rollout.engine=vllm-server
+    r1train plan RECIPE --gpus N --gpu-mem G     estimate memory per GPU and whether it fits
 
 Mistakes a user can make end in one line ``r1train: error: …`` and exit status 2, never a traceback.
 """
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark that prints its figures", add_help=False)
     b.add_argument("name", nargs="?", help="benchmark name")
     b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (try NAME --help)")
+
+    pl = sub.add_parser("plan", help="estimate GPU memory per device for a recipe", add_help=False)
+    pl.add_argument("args", nargs=argparse.REMAINDER, help="RECIPE [overrides] --gpus N --gpu-mem G (try plan --help)")
 
     s = sub.add_parser("serve", help="start a vLLM server for rollout.engine=vllm-server", add_help=False)
     s.add_argument("args", nargs=argparse.REMAINDER, help="MODEL [vllm options] (try serve --help)")
@@ -152,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(ns.name, ns.args)
         if ns.command == "serve":
             return cmd_serve(ns.args)
+        if ns.command == "plan":
+            from r1train import plan
+
+            return plan.main(list(ns.args))
         parser.print_help()
         return 0
     except UserError as err:
