@@ -13,7 +13,8 @@ internally for that row, or the batch's time budget ran out before the row was f
 crashing, slow or hostile program scores 0.0. Rows are scored in parallel on ``workers`` threads (each
 waits on one sandboxed process; default: one per CPU this process may use) under one global deadline,
 ``budget_s`` seconds for the whole batch. Recipe options: ``timeout_s`` (per test), ``memory_mb``,
-``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than ``tests``). If no sandbox can be built on this machine the call raises
+``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than ``tests``). If no sandbox
+can be built on this machine the call raises
 :class:`rewards.sandbox.SandboxUnavailable` (a configuration error, not a score).
 
 Recipe: ``rewards: [{name: code.pass_rate, weight: 1.0, args: {timeout_s: 2, budget_s: 300}}]``. The entry's own

@@ -156,7 +156,9 @@ def isolation() -> Isolation:
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if not setpriv:
-            raise SandboxUnavailable("running as root, the code sandbox needs setpriv to drop privileges; install util-linux")
+            raise SandboxUnavailable(
+                "running as root, the code sandbox needs setpriv to drop privileges; install util-linux"
+            )
     python, mounts = _find_python()
     root_dirs = []
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -226,7 +228,8 @@ def run_program(
         max_file_mb=max_file_mb,
     )
     files = {"main.py": source.encode("utf-8", "surrogateescape")}
-    return execute(["/box/main.py"], files, stdin.encode("utf-8", "surrogateescape"), limits, unsafe=unsafe_no_isolation)
+    data = stdin.encode("utf-8", "surrogateescape")
+    return execute(["/box/main.py"], files, data, limits, unsafe=unsafe_no_isolation)
 
 
 def execute(

@@ -169,7 +169,9 @@ class Run:
                 if len(self.out) + len(self.err) + len(self.info) == size:
                     break  # nothing more buffered (or end of file)
 
-    def _read(self, sel: selectors.BaseSelector, fd: int, streams: dict[int, bytearray], deadline: float, hard: float) -> float:
+    def _read(
+        self, sel: selectors.BaseSelector, fd: int, streams: dict[int, bytearray], deadline: float, hard: float
+    ) -> float:
         try:
             chunk = os.read(fd, CHUNK)
         except BlockingIOError:

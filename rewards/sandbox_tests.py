@@ -323,7 +323,8 @@ def _run_calls(source: str, cases: list[dict[str, Any]], limits: sandbox.Limits,
         elif stop_first and any(not r.passed for r in watch.results.values()):
             results.append(TestResult(i, "not_run"))
         else:
-            status: TestStatus = run.status if run.status in ("timeout", "memory", "output_limit") else "error"  # type: ignore[assignment]
+            limit_hit = run.status in ("timeout", "memory", "output_limit")
+            status: TestStatus = run.status if limit_hit else "error"  # type: ignore[assignment]
             if status == "timeout" and budget_cut:
                 return results + [TestResult(j, "not_run", detail="batch time budget spent")
                                   for j in range(i, len(cases))], True

@@ -94,7 +94,8 @@ def main(argv: list[str]) -> int:
     bare_cpu = _cpu_ms(lambda: subprocess.run([python, "-I", "-B", "-c", "pass"], check=True, env={}), n)
     boxed_cpu = _cpu_ms(lambda: run_program("pass", timeout_s=10), n)
     print(f"CPU per program, all processes: bare {bare_cpu:.1f} ms, sandboxed {boxed_cpu:.1f} ms "
-          f"(overhead {boxed_cpu - bare_cpu:.1f} ms; at most {cores * 1000 / boxed_cpu:.0f} programs/s on {cores} idle cores)")
+          f"(overhead {boxed_cpu - bare_cpu:.1f} ms; at most {cores * 1000 / boxed_cpu:.0f} programs/s "
+          f"on {cores} idle cores)")
     print(f"load average now: {os.getloadavg()[0]:.1f} (wall figures grow with it)")
     for workers in sorted({int(w) for w in args.workers.split(",") if w.strip()}):
         rate = _throughput(n * max(1, workers), workers)

@@ -139,7 +139,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         results["written"] = [d for d in WRITE_TARGETS if Path(d, f"r1t-{marker}").exists()]
         results["secret_intact"] = secret_file.read_text() == token
         results["leftover_cgroups"] = [
-            p.name for base in cgroup_bases().values() if base is not None for p in base.glob(f"r1train-sbx-{os.getpid()}-*")
+            p.name
+            for base in cgroup_bases().values()
+            if base is not None
+            for p in base.glob(f"r1train-sbx-{os.getpid()}-*")
         ]
         results["ctx"] = ctx
         yield results
