@@ -10,7 +10,7 @@ import pytest
 from eval import benchmarks, pocket
 from r1train.errors import UserError
 
-from eval_fixtures import write_jsonl
+from .eval_fixtures import write_jsonl
 
 EXPECTED = {"gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench", "countdown", "pocket"}
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from eval_fixtures import write_jsonl
 
 from eval import cli, runner
+
+from .eval_fixtures import write_jsonl
 
 ROWS = [
     {"question": "12+7", "answer": "19", "level": 2},

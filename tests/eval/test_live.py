@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from eval_fixtures import ScriptedEngine, write_jsonl
 
 from eval.live import evaluate_live, settings_from
 from r1train.config import build_config
 from r1train.errors import UserError
+
+from .eval_fixtures import ScriptedEngine, write_jsonl
 
 
 def _cfg(tmp_path, **eval_keys):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from eval_fixtures import ScriptedEngine, write_jsonl
 
 from eval import benchmarks, runner
+
+from .eval_fixtures import ScriptedEngine, write_jsonl
 
 
 def _pocket_prep(tmp_path, tokenizer, settings):
