@@ -7,7 +7,8 @@
 * :mod:`eval.runner`: template → rollout engine → verifier → records → metrics;
 * :mod:`eval.report`: the JSON report, the printed table, the ``compare`` markdown;
 * :mod:`eval.live`: the in-training hook (``eval.every: N``);
-* :mod:`eval.cli`: ``r1train eval`` and ``r1train compare``.
+* :mod:`eval.cli`: ``r1train eval`` and ``r1train compare``;
+* :mod:`eval.pocket`: how the shipped ``eval/data/pocket.jsonl`` is made from the pocket recipe.
 
 The package imports nothing heavy at import time; ``r1train eval --list`` shows the benchmarks.
 """

@@ -18,8 +18,6 @@ take a shard of the problems per process and gathers the records.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,8 +28,6 @@ from eval import answers, benchmarks, metrics
 from eval.benchmarks import Benchmark, Problem
 from r1train.errors import UserError
 from r1train.rollout import Rollout, Sampling
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ class Settings:
     system_prompt: str | None = None
     max_problems: int | None = None  # the first N problems of each benchmark
     seed: int = 0
-    chunk: int = 64  # prompts per generate call (progress granularity)
+    chunk: int = 1024  # samples per generate call (engines batch within a call; the bar moves between calls)
 
     def sampling(self, max_new_tokens: int, seed: int) -> Sampling:
         """The engine's :class:`Sampling`; greedy is top-k 1 (every engine supports it)."""
@@ -105,11 +101,12 @@ def generate(
     indices: Sequence[int],
     on_chunk: Callable[[int], None] | None = None,
 ) -> dict[int, list[Rollout]]:
-    """``settings.samples`` rollouts for each problem in ``indices``, in chunks of ``settings.chunk``."""
+    """``settings.samples`` rollouts for each problem in ``indices``, about ``settings.chunk`` samples a call."""
     out: dict[int, list[Rollout]] = {}
     indices = list(indices)
-    for start in range(0, len(indices), settings.chunk):
-        chunk = indices[start : start + settings.chunk]
+    per_call = max(1, settings.chunk // settings.samples)
+    for start in range(0, len(indices), per_call):
+        chunk = indices[start : start + per_call]
         seed = settings.seed * 1_000_003 + chunk[0]
         rollouts = engine.generate([prep.prompt_ids[i] for i in chunk], settings.sampling(prep.max_new_tokens, seed))
         for r in rollouts:
@@ -317,9 +314,3 @@ class _Bar:
         if self.enabled:
             self.bar.stop()
 
-
-def finite(value: Any) -> Any:
-    """NaN/inf as None, so reports stay valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
