@@ -21,6 +21,7 @@ import sympy
 
 MAX_DEPTH = 60
 MAX_DIGITS = 5000
+MAX_LITERAL = 1000
 MAX_TOKENS = 600
 
 
@@ -108,14 +109,35 @@ def safe_pow(base: sympy.Expr, exp: sympy.Expr) -> sympy.Expr:
         size = max(1.0, _digits(base)) * abs(float(exp.p))  # exp = p/q: the q-th root is no bigger
         if size > MAX_DIGITS:
             raise Unsafe("power too large")
-    if exp.has(sympy.Pow) and base.is_number:  # towers: estimate the exponent's size numerically
-        try:
-            value = float(sympy.Abs(exp).evalf(15))
-        except (TypeError, ValueError, OverflowError):
-            raise Unsafe("power tower") from None
-        if not math.isfinite(value) or value > 10**6:
-            raise Unsafe("power tower")
+    if base.is_number and exp.is_number and not (base.is_Rational and exp.is_Rational):
+        # e^{e^{e^e}}, 2^{\pi \cdot 10^9}: estimate the size of the result from its parts' magnitudes
+        b, e = magnitude(base), magnitude(exp)
+        if b > 0 and e * abs(math.log10(b)) > MAX_DIGITS:
+            raise Unsafe("power too large")
     return sympy.Pow(base, exp)
+
+
+def magnitude(x: sympy.Expr) -> float:
+    """``|x|`` as a float (15 digits); Unsafe when it cannot be had or overflows a float."""
+    try:
+        value = float(sympy.Abs(x).evalf(15))
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        raise Unsafe("cannot size a number") from None
+    if not math.isfinite(value):
+        raise Unsafe("number too large")
+    return value
+
+
+def safe_function(name: str, fn: object, arg: sympy.Expr) -> sympy.Expr:
+    """``fn(arg)``, refusing ``exp`` of arguments whose value has more than MAX_DIGITS digits, and
+    trigonometric functions of astronomically large arguments (they need that many digits of pi)."""
+    if arg.is_number and not arg.is_Rational or (arg.is_Rational and abs(arg) > 10**6):
+        size = magnitude(arg)
+        if name in ("exp", "sinh", "cosh", "tanh") and size > MAX_DIGITS * 2.3:
+            raise Unsafe("exponential too large")
+        if size > 10**50:
+            raise Unsafe("argument too large")
+    return fn(arg)  # type: ignore[operator, no-any-return]
 
 
 def safe_factorial(n: sympy.Expr) -> sympy.Expr:
@@ -135,10 +157,11 @@ def safe_binomial(n: sympy.Expr, k: sympy.Expr) -> sympy.Expr:
 
 
 def number(text: str) -> sympy.Rational:
-    """An exact rational from a decimal literal (``"0.50"`` -> 1/2)."""
-    if len(text) > MAX_DIGITS:
+    """An exact rational from a decimal literal (``"0.50"`` -> 1/2); at most MAX_LITERAL digits."""
+    if len(text) > MAX_LITERAL:
         raise Unsafe("number too long")
-    return sympy.Rational(text)
+    whole, _, frac = text.partition(".")
+    return sympy.Rational(int(whole or "0") * 10 ** len(frac) + int(frac or "0"), 10 ** len(frac))
 
 
 # -- the parser -----------------------------------------------------------------------------------
@@ -372,7 +395,7 @@ class _Parser:
             self.pos += 1
             power = self.exponent()
         arg = self.power()
-        value = sympy.log(arg, base) if base is not None else fn(arg)  # type: ignore[operator]
+        value = sympy.log(arg, base) if base is not None else safe_function(name, fn, arg)
         if power is not None:
             value = safe_pow(value, power)
         return value

@@ -70,7 +70,7 @@ RENAME = [
 ]  # fmt: skip
 DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])|\bdegrees?\b")
 THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d])")
-REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
+REPEATING_RE = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\{(\d+)\}")
 UNITS = (
     "cm|mm|km|inches|inch|in|feet|foot|ft|yards|yard|yd|miles|mile|mi|meters|meter|metres|units|unit|"
     "square|sq|cubic|dollars|dollar|cents|cent|hours|hour|hrs|hr|minutes|minute|mins|min|seconds|second|"
