@@ -3,6 +3,10 @@
 A sequence is ``prompt_ids + completion_ids``, right-padded. ``completion_mask`` marks completion tokens
 (1) against prompt and padding (0). Micro-batches hold sequences of similar length (sorted by length),
 so little compute is spent on padding.
+
+``keep`` (N,) leaves samples out of the loss (their ``completion_mask`` row is all 0) without changing
+the batch's shape: unverifiable rewards, and with ``algorithm.mask_truncated`` completions cut off at
+``max_new_tokens`` (DAPO's overlong filtering; see :func:`loss_keep`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ class MicroBatch:
     advantages: Tensor  # (n,)
     sampler_logp: Tensor  # (n, L-1) the sampler's logprobs aligned with predicted tokens; 0 elsewhere
     index: list[int]
+    has_sampler: Tensor | None = None  # (n,) bool: the engine gave logprobs for this row (None: all did)
+
+    def __post_init__(self) -> None:
+        if self.has_sampler is None:
+            self.has_sampler = torch.ones(self.input_ids.shape[0], dtype=torch.bool)
 
     @property
     def loss_mask(self) -> Tensor:
@@ -39,6 +48,7 @@ class MicroBatch:
             self.advantages.to(device),
             self.sampler_logp.to(device),
             self.index,
+            self.has_sampler.to(device),  # type: ignore[union-attr]
         )
 
 
@@ -51,6 +61,7 @@ def collate(rollouts: list[Rollout], advantages: Tensor, index: list[int], pad_i
     attention = torch.zeros((n, width), dtype=torch.long)  # (n, L)
     completion = torch.zeros((n, width), dtype=torch.float32)  # (n, L)
     sampler = torch.zeros((n, width - 1), dtype=torch.float32)  # (n, L-1)
+    has_sampler = torch.tensor([rollouts[i].logprobs is not None for i in index], dtype=torch.bool)  # (n,)
     for row, i in enumerate(index):
         r = rollouts[i]
         p, c = len(r.prompt_ids), len(r.completion_ids)
@@ -60,7 +71,7 @@ def collate(rollouts: list[Rollout], advantages: Tensor, index: list[int], pad_i
             completion[row, p : p + c] = 1.0
         if r.logprobs is not None and c:
             sampler[row, p - 1 : p - 1 + c] = torch.tensor(r.logprobs[:c], dtype=torch.float32)
-    return MicroBatch(input_ids, attention, completion, advantages[index].float(), sampler, index)
+    return MicroBatch(input_ids, attention, completion, advantages[index].float(), sampler, index, has_sampler)
 
 
 def micro_batches(
@@ -70,3 +81,11 @@ def micro_batches(
     keep = torch.ones(len(rollouts), dtype=torch.bool) if keep is None else keep
     order = sorted(range(len(rollouts)), key=lambda i: len(rollouts[i].prompt_ids) + len(rollouts[i].completion_ids))
     return [collate(rollouts, advantages, order[s : s + size], pad_id, keep) for s in range(0, len(order), size)]
+
+
+def loss_keep(rollouts: list[Rollout], rewards: Tensor, mask_truncated: bool) -> Tensor:
+    """(N,) bool: which samples the loss sees; NaN rewards never, truncated ones not if ``mask_truncated``."""
+    keep = ~torch.isnan(rewards)  # (N,)
+    if mask_truncated:
+        keep &= torch.tensor([not r.truncated for r in rollouts], dtype=torch.bool)
+    return keep

@@ -21,7 +21,7 @@ def _chunk_logprobs(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets
     logits = nn.functional.linear(hidden, weight, bias).float() / temperature  # (K, V)
     logp_all = logits.log_softmax(-1)  # (K, V)
     logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (K,)
-    entropy = -(logp_all.exp() * logp_all).sum(-1).detach()  # (K,)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (K,) with gradient, for the entropy bonus
     return logp, entropy
 
 

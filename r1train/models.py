@@ -66,15 +66,21 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool = False) -> Any:
 
 
 def load_model(cfg: ModelConfig, source: ModelSource, device_type: str = "cpu") -> Any:
-    """The causal LM in training dtype, optionally wrapped with LoRA adapters (peft)."""
+    """The causal LM in training dtype, optionally wrapped with LoRA adapters (peft; see :mod:`r1train.lora`)."""
     from transformers import AutoModelForCausalLM
 
+    from r1train import lora
+
+    dtype = torch_dtype(cfg, device_type)
+    quantization = lora.quantization_config(cfg.lora, dtype)  # QLoRA: base weights in 4 bits
+    extra = {"quantization_config": quantization} if quantization is not None else {}
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source.path,
             revision=source.revision,
-            dtype=torch_dtype(cfg, device_type),
+            dtype=dtype,
             trust_remote_code=cfg.trust_remote_code,
+            **extra,
         )
     except OSError as exc:
         raise UserError(_unreachable(source.path, exc)) from None
@@ -82,19 +88,7 @@ def load_model(cfg: ModelConfig, source: ModelSource, device_type: str = "cpu") 
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if cfg.lora is not None:
-        from peft import LoraConfig, get_peft_model
-
-        lora = cfg.lora
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=lora.r,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=lora.target_modules,
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = lora.apply_lora(model, cfg.lora, cfg.gradient_checkpointing)
     return model
 
 
