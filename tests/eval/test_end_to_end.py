@@ -87,3 +87,15 @@ def test_cli_mistakes_end_in_one_line(capsys):
     assert "did you mean 'math500'" in err[1]
     assert cli.main(["eval", "--list"]) == 0
     assert "aime24" in capsys.readouterr().out
+
+
+def test_a_training_output_directory_is_evaluated_through_its_model(bench_file, tmp_path):
+    from r1train.tiny import materialise
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model").symlink_to(materialise("tiny:1m"))  # what a finished run holds: <dir>/model
+    (run / "metrics.jsonl").write_text("")
+    settings = runner.Settings(samples=1, temperature=0.0, max_new_tokens=4, max_problems=1)
+    rep = runner.evaluate(str(run), ["pocket"], settings, engine="hf", data={"pocket": str(bench_file)})
+    assert rep["source"] == str(run / "model") and rep["results"]["pocket"]["problems"] == 1
