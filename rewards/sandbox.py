@@ -292,8 +292,11 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
     return argv
 
 
-def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> list[str]:
-    """sh (OOM score, joins the run's cgroups) -> prlimit -> setpriv (root: fresh uid, no caps) -> bwrap."""
+def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tuple[list[str], int]:
+    """sh (OOM score, joins the run's cgroups) -> prlimit -> setpriv (root: fresh uid, no caps) -> bwrap.
+
+    Returns the command prefix and the host uid the program will run as.
+    """
     if iso.setpriv:
         uid = int(os.environ.get("R1TRAIN_SANDBOX_UID", "0")) or UID_BASE + secrets.randbelow(UID_SPAN)
         nproc = limits.max_processes + HELPER_TASKS
@@ -307,7 +310,7 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> list
     # so the program cannot lower it again), then joins the run's cgroups; a failed join aborts the run.
     steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
     steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
-    return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv]
+    return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv], os.getuid() if uid is None else uid
 
 
 def _execute_isolated(
@@ -335,7 +338,8 @@ def _execute_isolated(
             cgroups = CgroupRun.create(limits) if iso.cgroups else None
         except OSError as exc:
             raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
-        cmd = _launcher(iso, limits, cgroups) + _bwrap_argv(iso, limits, fds, info_w)
+        launcher, host_uid = _launcher(iso, limits, cgroups)
+        cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
         cmd += [iso.python, "-I", "-B", *args]
         run = Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)
         for fd in [info_w, stdin_fd, *fds.values()]:
@@ -346,7 +350,7 @@ def _execute_isolated(
         oom = cgroups.oom_kills() if cgroups is not None else 0
         if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
             raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
-        return run.result(oom_kills=oom)
+        return run.result(oom_kills=oom, host_uid=host_uid)
     finally:
         for fd in [info_r, info_w, stdin_fd, *fds.values()]:
             if fd >= 0:

@@ -27,6 +27,9 @@ Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
 # Reading the pipes: a chunk, and how often the loop wakes without output.
 CHUNK, TICK_S = 1 << 16, 0.25
+# With an idle limit (the test harness), the first report may also take this long for starting the sandbox
+# and the interpreter, so that a loaded machine does not turn a slow start into a failed first test.
+STARTUP_S = 1.0
 OnStdout = Callable[[bytes], str | None]  # returns "progress" (reset the idle timer), "stop", or None
 
 
@@ -44,6 +47,7 @@ class ExecResult:
     stderr: str
     wall_s: float
     truncated: bool = False  # stdout or stderr was cut at the output limit
+    host_uid: int | None = None  # the uid the program ran as, seen from the host (None: not isolated)
 
     @property
     def ok(self) -> bool:
@@ -121,7 +125,8 @@ class Run:
         proc = self.proc
         assert proc.stdout is not None and proc.stderr is not None
         hard_deadline = self.start + self.limits.timeout_s
-        deadline = min(hard_deadline, self.start + (self.idle_timeout_s or self.limits.timeout_s))
+        first = self.idle_timeout_s + STARTUP_S if self.idle_timeout_s else self.limits.timeout_s
+        deadline = min(hard_deadline, self.start + first)
         sel = selectors.DefaultSelector()
         streams = {proc.stdout.fileno(): self.out, proc.stderr.fileno(): self.err}
         for fd in streams:
@@ -239,7 +244,7 @@ class Run:
     def stderr_text(self) -> str:
         return self.err.decode("utf-8", "replace")
 
-    def result(self, *, oom_kills: int = 0) -> ExecResult:
+    def result(self, *, oom_kills: int = 0, host_uid: int | None = None) -> ExecResult:
         code = self.returncode
         stdout, stderr = self.out.decode("utf-8", "replace"), self.stderr_text()
         reason = self.kill_reason
@@ -265,4 +270,4 @@ class Run:
         else:
             status = "error"
         exit_code = None if reason is not None else code
-        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated)
+        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated, host_uid)

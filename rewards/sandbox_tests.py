@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rewards import sandbox
+from rewards.sandbox_run import STARTUP_S
 
 HARNESS = Path(__file__).with_name("sandbox_harness.py")
 TestStatus = Literal["passed", "wrong_answer", "error", "timeout", "memory", "output_limit", "killed", "not_run"]
@@ -294,7 +295,7 @@ def _run_calls(source: str, cases: list[dict[str, Any]], limits: sandbox.Limits,
                stop_first: bool, unsafe: bool) -> tuple[list[TestResult], bool]:
     """All call cases in one harness run; returns the verdicts and whether the budget cut the run short."""
     per_case = limits.timeout_s
-    total = per_case * (len(cases) + 1)
+    total = per_case * (len(cases) + 1) + STARTUP_S
     budget_cut = remaining is not None and remaining < total
     if remaining is not None and remaining < per_case:
         return [TestResult(i, "not_run", detail="batch time budget spent") for i in range(len(cases))], True

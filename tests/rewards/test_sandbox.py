@@ -73,7 +73,8 @@ def _pids_matching(marker: str) -> list[int]:
     return found
 
 
-def _sandbox_uid_pids() -> list[int]:
+def _pids_of_uids(uids: set[int | None]) -> list[int]:
+    """Processes on the host owned by any of ``uids`` (the fresh uids this module's runs used)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -81,7 +82,7 @@ def _sandbox_uid_pids() -> list[int]:
                 uid = os.stat(f"/proc/{entry}").st_uid
             except OSError:
                 continue
-            if sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_SPAN:
+            if uid in uids and uid != os.getuid():
                 found.append(int(entry))
     return found
 
@@ -133,7 +134,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             }
         time.sleep(0.2)  # anything that escaped would have had time to act
         results["survivors"] = _pids_matching(marker)
-        results["sandbox_uid_pids"] = _sandbox_uid_pids()
+        runs = [*results["hostile"].values(), *results["benign"].values()]
+        results["sandbox_uid_pids"] = _pids_of_uids({r.host_uid for r in runs})
         results["received"] = {name: _received(s) for name, s in (("tcp", tcp), ("udp", udp), ("unix", unix))}
         results["canary_alive"] = canary.poll() is None
         results["written"] = [d for d in WRITE_TARGETS if Path(d, f"r1t-{marker}").exists()]
@@ -224,6 +226,7 @@ def test_program_runs_as_unprivileged_user_without_capabilities() -> None:
     assert seen, "the sandboxed process was not visible from the host"
     fields = {line.split(":")[0]: line.split(":")[1].split() for line in seen[0].splitlines() if ":" in line}
     host_uid = int(fields["Uid"][0])
+    assert result.host_uid == host_uid  # the result reports the uid the program really had
     if os.geteuid() == 0:
         assert sandbox.UID_BASE <= host_uid < sandbox.UID_BASE + sandbox.UID_SPAN
     else:
