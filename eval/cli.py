@@ -138,6 +138,9 @@ def main(argv: list[str]) -> int:
     except UserError as err:
         print(f"r1train: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("r1train: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
