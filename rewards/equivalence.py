@@ -131,7 +131,7 @@ def _equal(p: Node, g: Node) -> bool:
         pv, gv = _vector(p), _vector(g)
         return pv is not None and gv is not None and _ordered_equal(pv, gv)
     if p.kind in (SET, LIST, UNION) and g.kind in (SET, LIST, UNION):
-        return _unordered_equal(p.items, g.items)
+        return _unordered_equal(_distinct(p), _distinct(g))
     return False
 
 
@@ -177,7 +177,10 @@ def _choice_equal(p: Node, g: Node) -> bool:
 
 def _relation_equal(p: Node, g: Node) -> bool:
     pa, ga = _assignment(p), _assignment(g)
-    if pa and ga:
+    if pa and ga:  # x = 5 against y = 5 is a different claim; f(x) = ... against y = ... is not
+        plain = re.compile(r"[a-zA-Z](?:_\w+)?")
+        if pa[0] != ga[0] and plain.fullmatch(pa[0]) and plain.fullmatch(ga[0]):
+            return False
         return _equal(pa[1], ga[1])
     if pa and g.kind != RELATION:
         return _equal(pa[1], g)
@@ -273,6 +276,17 @@ def _sets_equal(a: sympy.Set, b: sympy.Set) -> bool:
         and _expr_equal(x.start, y.start) and _expr_equal(x.end, y.end)
         for x, y in zip(sorted(ai, key=key), sorted(bi, key=key))
     )  # fmt: skip
+
+
+def _distinct(n: Node) -> tuple[object, ...]:
+    """A set's elements without repeats ({1, 1, 2} = {1, 2}); a list keeps its multiplicities."""
+    if n.kind != SET:
+        return n.items
+    kept: list[object] = []
+    for item in n.items:
+        if not any(_item_equal(item, k) for k in kept):
+            kept.append(item)
+    return tuple(kept)
 
 
 def _vector(n: Node) -> tuple[object, ...] | None:

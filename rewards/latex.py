@@ -40,7 +40,7 @@ SCALAR, PERCENT, TEXT, CHOICE, LIST, SET, BRACKETS, UNION, MATRIX, RELATION = (
 
 UNICODE = {
     "−": "-", "–": "-", "—": "-", "×": r"\times ", "·": r"\cdot ", "÷": r"\div ", "π": r"\pi ",
-    "√": r"\sqrt", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "°": "", "∪": r"\cup ",
+    "√": r"\sqrt", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "°": r"^\circ ", "∪": r"\cup ",
     "±": r"\pm ", "∈": r"\in ", "²": "^2", "³": "^3", "⁄": "/", "θ": r"\theta ", "α": r"\alpha ",
     "β": r"\beta ", "ℝ": r"\mathbb{R}", "∅": r"\emptyset ", "∓": r"\mp ", "′": "'", "\u200b": "",
 }  # fmt: skip
@@ -69,6 +69,11 @@ RENAME = [
     (re.compile(r"\\(?:dfrac|tfrac)"), r"\\frac"),
 ]  # fmt: skip
 DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])|\bdegrees?\b")
+TRIG_DEGREES_RE = re.compile(
+    r"\\(sin|cos|tan|sec|csc|cot)\s*\(?\s*(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree)\s*\)?"
+)
+ALL_REALS_RE = re.compile(r"(?:\\text\{\s*)?\ball real numbers\b(?:\s*\})?", re.IGNORECASE)
+SPACED_UNIT_RE = re.compile(r"^(-?[\d.,]+)\s+(?:m|s|g|h|l|L|K|N|J|W|V|A)$")
 THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d])")
 REPEATING_RE = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\{(\d+)\}")
 UNITS = (
@@ -83,10 +88,11 @@ UNIT_TAIL_RE = re.compile(
 )
 WORDS_TAIL_RE = re.compile(r"(?<=[\d}])\s+(?:[a-zA-Z]{3,}\b\.?\s*){1,3}$")
 MATH_WORDS = {"sin", "cos", "tan", "log", "exp", "sqrt", "frac", "pi", "and", "infinity", "inf", "or", "cot"}
-CHOICE_RE = re.compile(r"^(?:\((?P<a>[A-E])\)|(?P<b>[A-E])\)|(?P<c>[A-E]))[.:]?(?:\s+(?P<rest>.+))?$")
+CHOICE_RE = re.compile(r"^(?:(?i:option|choice|answer)\s*:?\s*)?(?:\((?P<a>[A-E])\)|(?P<b>[A-E])\)|(?P<c>[A-E]))[.:]?(?:\s+(?P<rest>.+))?$")
 TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z' -]*[A-Za-z]$")
 SEPARATOR_RE = re.compile(r",|;|\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b|\\quad|\\qquad")
 REL_RE = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z])|\\in(?![a-zA-Z])|\\approx(?![a-zA-Z])|[<>=]")
+FUNCTION_LHS_RE = re.compile(r"[a-zA-Z]\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\)")
 MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 
 
@@ -104,7 +110,9 @@ def normalise(text: str) -> str:
     s = SPACE_RE.sub(" ", s).replace("\\!", "")
     for pattern, repl in RENAME:
         s = pattern.sub(repl, s)
+    s = TRIG_DEGREES_RE.sub(r"\\\1(\2\\pi/180)", s)  # \sin 30^\circ is the sine of pi/6
     s = DEGREE_RE.sub("", s)
+    s = ALL_REALS_RE.sub(r"(-\\infty,\\infty)", s)
     s = _strip_text_units(s)
     for _ in range(8):  # unwrap \text{...} and friends, innermost first
         s, n = WRAPPER_RE.subn(lambda m: f" {m.group(1)} ", s)
@@ -116,6 +124,7 @@ def normalise(text: str) -> str:
     s = re.sub(r"(\d)\s*[eE]\s*([+-]?\d+)(?![\d.])", r"\1\\times 10^{\2}", s)
     s = s.strip()
     s = UNIT_TAIL_RE.sub("", s)
+    s = SPACED_UNIT_RE.sub(r"\1", s)  # "5 m": a one-letter unit only after a number and a space
     m = WORDS_TAIL_RE.search(s)
     if m and not set(m.group(0).lower().replace(".", " ").split()) & MATH_WORDS:
         s = s[: m.start()]
@@ -230,7 +239,10 @@ def _structure(s: str, depth: int) -> Node:
     if len(rel_parts) > 1:
         ops = [m.group(0) for m in REL_RE.finditer(s) if _depth_at(s, m.start()) == 0]
         if len(ops) == len(rel_parts) - 1:
-            return Node(RELATION, tuple(_structure(p, depth + 1) for p in rel_parts), " ".join(ops))
+            first = FUNCTION_LHS_RE.fullmatch(rel_parts[0].strip())  # f(x) = ... names a function
+            lhs = Node(SCALAR, (sympy.Symbol(first.group(0).replace(" ", "")),)) if first else None
+            parts = [_structure(p, depth + 1) for p in (rel_parts[1:] if lhs else rel_parts)]
+            return Node(RELATION, tuple([lhs, *parts] if lhs else parts), " ".join(ops))
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2].strip()
         items = [p for p in top_level_split(inner, re.compile(r",|;")) if p.strip()] if inner else []
