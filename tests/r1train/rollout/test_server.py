@@ -1,8 +1,8 @@
 """The ``vllm-server`` client's HTTP path against a stand-in server (CPU, no vLLM process needed).
 
 The stand-in answers the routes a ``r1train serve`` server has (``/health``, ``/v1/models``,
-``/v1/completions``, ``/server_info``) with vLLM's response shapes; the GPU-only NCCL weight push is
-covered by the ``gpu`` test at the end.
+``/v1/completions``, ``/server_info``) with the response shapes of a real ``r1train serve`` server (checked
+by hand against the CPU build). The NCCL weight push needs two CUDA devices and has no test here.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def test_silent_server_times_out(server):
         engine.generate([[1]], Sampling(n=1))
 
 
-def test_serve_command_sets_up_weight_transfer_and_keeps_user_options(monkeypatch, tmp_path):
+def test_serve_command_sets_up_weight_transfer_and_keeps_user_options():
     command, env, hint = build_command(
         ["tiny:1m", "--devices", "2,3", "--port", "9001", "--tensor-parallel-size", "2", "--logprobs-mode", "raw_logprobs"]
     )
@@ -129,10 +129,6 @@ def test_serve_command_sets_up_weight_transfer_and_keeps_user_options(monkeypatc
     assert command[command.index("--model") + 1].endswith("tiny-1m-seed0")
     assert command[command.index("--weight-transfer-config") + 1] == '{"backend": "nccl"}'
     assert command.count("--logprobs-mode") == 1 and "raw_logprobs" in command  # the user's choice wins
-    assert command[-2:] == ["--logprobs-mode", "raw_logprobs"] or "--tensor-parallel-size" in command
+    assert command[command.index("--tensor-parallel-size") + 1] == "2"  # passed through to vLLM
     assert hint == "rollout.engine=vllm-server rollout.server_url=http://127.0.0.1:9001"
 
-
-@pytest.mark.gpu
-def test_weights_pushed_over_nccl_reach_the_server():  # pragma: no cover - needs two CUDA devices
-    pytest.skip("needs a CUDA machine with a running `r1train serve` (see the report); not available in CI")
