@@ -159,6 +159,8 @@ def _assignment(n: Node) -> tuple[str, Node] | None:
         return None
     if isinstance(lhs, Node) and lhs.kind == SCALAR and isinstance(lhs.items[0], sympy.Symbol):
         return str(lhs.items[0]), n.items[-1]  # type: ignore[return-value]
+    if isinstance(lhs, Node) and lhs.kind == CHOICE and not lhs.items:  # D = (0, 1): a capital name
+        return lhs.text, n.items[-1]  # type: ignore[return-value]
     if isinstance(lhs, Node) and lhs.kind == BRACKETS and all(
         isinstance(i, Node) and i.kind == SCALAR and isinstance(i.items[0], sympy.Symbol) for i in lhs.items
     ):  # (x, y) = (1, 2)

@@ -243,6 +243,9 @@ def _structure(s: str, depth: int) -> Node:
             lhs = Node(SCALAR, (sympy.Symbol(first.group(0).replace(" ", "")),)) if first else None
             parts = [_structure(p, depth + 1) for p in (rel_parts[1:] if lhs else rel_parts)]
             return Node(RELATION, tuple([lhs, *parts] if lhs else parts), " ".join(ops))
+    if s[0] == "{" and s[-1] == "}" and matching_close(s, 0) == len(s) - 1:  # {a, b} is a set too
+        s = "\\{" + s[1:-1] + "\\}" if top_level_split(s[1:-1], re.compile(","))[1:] else s[1:-1]
+        return _structure(s, depth + 1)
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2].strip()
         items = [p for p in top_level_split(inner, re.compile(r",|;")) if p.strip()] if inner else []

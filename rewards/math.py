@@ -28,7 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 from rewards.registry import register
-from rewards.workers import WorkerPool
+from rewards.workers import UNAVAILABLE, WorkerPool
 
 DEADLINE = 1.5  # seconds a check may run before its worker is killed (the contract is 2 s)
 MAX_INPUT_CHARS = 20_000  # longer "answers" are never a final answer; they go no further than here
@@ -39,6 +39,7 @@ ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?|\banswer\s*
 log = logging.getLogger("rewards.math")
 _pool_lock = threading.Lock()
 _pool_instance: WorkerPool | None = None
+_warned: list[bool] = []
 
 
 def extract_answer(text: str) -> str | None:
@@ -55,8 +56,8 @@ def extract_answer(text: str) -> str | None:
                 return found
     for finder in (_boxed, _gsm8k, _answer_is):
         found = finder(text)
-        if found is not None:
-            return _clean(found)
+        if found is not None and (cleaned := _clean(found)) is not None:
+            return cleaned
     return None
 
 
@@ -107,9 +108,14 @@ def _answer_is(text: str) -> str | None:
         return None
     rest = tail[last.end() :].strip().split("\n", 1)[0].replace("\\$", "")
     rest = re.split(r"(?<!\d)\.(?:\s|$)|\.\s", rest, maxsplit=1)[0]
-    math = re.search(r"\$(.+?)\$|\\\((.+?)\\\)", rest)
-    if math:
-        rest = math.group(1) or math.group(2)
+    rest = rest.strip().strip("*").strip()  # **Answer:** 5
+    maths = list(re.finditer(r"\$(.+?)\$|\\\((.+?)\\\)", rest))
+    if maths:
+        between = [rest[a.end() : b.start()] for a, b in zip(maths, maths[1:])]
+        if all(re.fullmatch(r"\s*(?:,|or|and|,\s*and|,\s*or)?\s*", gap) for gap in between):
+            rest = ", ".join(m.group(1) or m.group(2) for m in maths)  # $x = 2$ or $x = 3$
+        else:
+            rest = maths[0].group(1) or maths[0].group(2)
     return rest.strip() or None
 
 
@@ -135,8 +141,24 @@ def is_equivalent(pred: str, gold: str) -> bool:
     quick = _quick(pred, gold)
     if quick is not None:
         return quick
-    result = _pool().call("rewards.equivalence:equivalent", (pred, gold), timeout=DEADLINE)
-    return result is True
+    return _run("equivalent", pred, gold) is True
+
+
+def _run(name: str, *args: str) -> object:
+    """``rewards.equivalence.<name>(*args)`` in a worker; in a thread here if no process can start."""
+    result = _pool().call(f"rewards.equivalence:{name}", args, timeout=DEADLINE)
+    if result is not UNAVAILABLE:
+        return result
+    if not _warned:
+        _warned.append(True)
+        log.warning("rewards.math: cannot start worker processes; checking in threads (a hang cannot be killed)")
+    from rewards import equivalence  # imports sympy into this process: only on this fallback path
+
+    box: list[object] = []
+    thread = threading.Thread(target=lambda: box.append(getattr(equivalence, name)(*args)), daemon=True)
+    thread.start()
+    thread.join(DEADLINE)
+    return box[0] if box else False
 
 
 def _quick(pred: str, gold: str) -> bool | None:
@@ -169,6 +191,8 @@ if os.environ.get("R1TRAIN_MATH_WARM", "1") != "0":  # start the workers while t
 
 def gold_answer(gold: Any) -> str:
     """The bare gold answer of a dataset row: GSM8K's ``… #### 42`` and boxed solutions reduced to it."""
+    if gold is None:
+        return ""
     text = str(gold).strip()
     if "####" in text or "\\boxed" in text or "\\fbox" in text:
         return extract_answer(text) or ""
@@ -190,8 +214,7 @@ def score(completion: str, gold: Any) -> float | None:
 def _gold_parses(gold: str) -> bool:
     if PLAIN_NUMBER.fullmatch(gold):
         return True
-    result = _pool().call("rewards.equivalence:parses", (gold,), timeout=DEADLINE)
-    return result is True
+    return _run("parses", gold) is True
 
 
 def score_batch(completions: Sequence[str], golds: Sequence[Any]) -> list[float | None]:

@@ -44,6 +44,7 @@ from typing import Any
 
 TIMEOUT = object()  # returned by WorkerPool.call when the deadline passed (the worker was killed)
 FAILED = object()  # returned when the function raised or the worker died unexpectedly
+UNAVAILABLE = object()  # returned when no worker process can be started here at all
 
 MEMORY_LIMIT_BYTES = 4 * 1024**3
 
@@ -73,7 +74,8 @@ class WorkerPool:
         ``timeout`` bounds the whole call (waiting for a free worker included), except that the very
         first call of a pool also waits for the zygote to start and import its preloads.
         """
-        self._ensure_started()
+        if not self._ensure_started():
+            return UNAVAILABLE
         deadline = time.monotonic() + timeout
         worker = self._checkout(deadline)
         if worker is None:
@@ -119,15 +121,17 @@ class WorkerPool:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _ensure_started(self) -> None:
+    def _ensure_started(self) -> bool:
         """Start the zygote and one worker if there is none yet (the one-off cost of a pool)."""
         if self._zygote is not None and self._pid == os.getpid():
-            return
+            return True
         worker = self._spawn()
-        if worker is not None:
-            with self._cond:
-                self._idle.append(worker)
-                self._cond.notify()
+        if worker is None:
+            return False
+        with self._cond:
+            self._idle.append(worker)
+            self._cond.notify()
+        return True
 
     def _checkout(self, deadline: float) -> _Worker | None:
         with self._cond:
@@ -183,7 +187,7 @@ class WorkerPool:
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        cmd = [sys.executable, "-m", "rewards.workers", str(child_end.fileno()), str(os.getpid()), *self.preload]
+        cmd = [sys.executable or "python3", "-m", "rewards.workers", str(child_end.fileno()), str(os.getpid()), *self.preload]
         self._zygote = subprocess.Popen(
             cmd, pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, env=env, close_fds=True
         )

@@ -170,3 +170,25 @@ def test_score_batch_checks_lengths_and_scales_to_a_trainer_batch() -> None:
     scores = score_batch(completions, golds)
     # odd k: k % 7 against itself, always right; even k: right only when k % 7 == 7, never
     assert scores == [1.0 if k % 2 else 0.0 for k in range(512)]
+
+
+def test_falls_back_to_a_thread_where_no_process_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewards import math as m
+    from rewards.workers import UNAVAILABLE
+
+    monkeypatch.setattr(m._pool(), "call", lambda *args, **kwargs: UNAVAILABLE)
+    assert is_equivalent("\\frac{1}{2}", "0.5x/x")  # computed in a thread of this process
+    assert not is_equivalent("x", "y")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The answer is $x = 2$ or $x = 3$.", "x = 2, x = 3"),  # several math spans joined by "or"
+        ("The answer is $5$, since $2+3=5$.", "5"),  # the first span when prose separates them
+        ("\\boxed{} The answer is 7.", "7"),  # an empty box falls through
+        ("**Answer:** 42", "42"),
+    ],
+)
+def test_extract_answer_from_prose(text: str, expected: str) -> None:
+    assert extract_answer(text) == expected
