@@ -363,7 +363,7 @@ def _expr_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
         return _close(a.evalf(NUM_DIGITS), b.evalf(NUM_DIGITS), NUM_TOL)
     if a.free_symbols != b.free_symbols and (a.free_symbols and b.free_symbols):
         return False
-    return _agree_at_points(a - b, symbols, lambda va, vb: _close(va, vb, SYM_TOL), b)
+    return _agree_at_points(a - b, symbols, b)
 
 
 def _close(va: sympy.Expr, vb: sympy.Expr, tol: sympy.Rational) -> bool:
@@ -373,7 +373,7 @@ def _close(va: sympy.Expr, vb: sympy.Expr, tol: sympy.Rational) -> bool:
     return bool(abs(va - vb) <= tol * scale)
 
 
-def _agree_at_points(diff: sympy.Expr, symbols: set[sympy.Symbol], close: object, ref: sympy.Expr) -> bool:
+def _agree_at_points(diff: sympy.Expr, symbols: set[sympy.Symbol], ref: sympy.Expr) -> bool:
     """``diff`` vanishes at every usable sample point (at least two), relative to ``ref``'s size."""
     names = sorted(symbols, key=str)
     used = 0

@@ -106,7 +106,9 @@ class WorkerPool:
             self._cond.notify_all()
 
     def close(self) -> None:
-        """Kill every worker and the zygote."""
+        """Kill every worker and the zygote (only in the process that started them, not in a fork)."""
+        if os.getpid() != self._pid:
+            return
         with self._cond:
             idle, self._idle = self._idle, []
         for w in idle:

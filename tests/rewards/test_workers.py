@@ -81,3 +81,18 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_forked_child_gets_its_own_workers_and_leaves_the_parents_alone(pool: WorkerPool) -> None:
+    parent_worker = pool.call("os:getpid", (), timeout=10)
+    pid = os.fork()
+    if pid == 0:  # the child: its own zygote and workers, then an exit that runs atexit (pool.close)
+        ok = False
+        try:
+            ok = pool.call("os:getpid", (), timeout=30) not in (parent_worker, None, TIMEOUT, FAILED)
+            pool.close()
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pool.call("os:getpid", (), timeout=10) == parent_worker  # the parent's worker is untouched
