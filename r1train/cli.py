@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every weight reload at INFO
     try:
         if ns.command == "train":
             return cmd_train(ns.recipe, ns.overrides)

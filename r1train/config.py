@@ -385,6 +385,8 @@ def validate(cfg: Config, where: str) -> None:
         "train.steps": t.steps,
         "train.micro_batch_size": t.micro_batch_size,
         "algorithm.iterations": a.iterations,
+        "rollout.sync_every": r.sync_every,
+        "rollout.tensor_parallel_size": r.tensor_parallel_size,
     }
     for key, value in positive.items():
         if value < 1:

@@ -9,22 +9,25 @@ and the loss is normalised with counts summed over all processes.
 from __future__ import annotations
 
 import random
+import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from r1train import data, grpo, models, optim, outputs, scoring
-from r1train.batch import micro_batches
+from r1train import checkpoint, data, grpo, models, optim, outputs, scoring
+from r1train import dynamic_sampling, reference
+from r1train.batch import loss_keep, micro_batches
 from r1train.config import Config
 from r1train.errors import UserError
 from r1train.logprobs import PolicyLogprobs, unwrap
 from r1train.metrics import MetricsWriter, Progress, mean
 from r1train.rollout import Rollout, make_engine, sampling_from
-from r1train.rollout.sync import policy_weights
+from r1train.rollout.sync import sync_weights
+from r1train.tracking import Tracker
 from r1train.update import update_policy
 
 
@@ -55,8 +58,10 @@ class Trainer:
         from accelerate import Accelerator
 
         check_algorithm(cfg)
+        grpo.validate(cfg.algorithm)
         self.cfg = cfg
-        self.accelerator = Accelerator()
+        # On a machine without CUDA, processes started by `accelerate launch` talk over gloo (MULTI_CPU).
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
         world = self.accelerator.num_processes
         if cfg.rollout.prompts_per_step % world:
             raise UserError(
@@ -64,10 +69,13 @@ class Trainer:
                 f"processes ({world}); change one of them"
             )
         seed_everything(cfg.train.seed)
-        self.out = outputs.prepare(cfg) if self.accelerator.is_main_process else Path(cfg.train.output_dir)
+        self.resume_from = find_resume_point(cfg)
+        main = self.accelerator.is_main_process
+        self.out = outputs.prepare(cfg, resuming=self.resume_from is not None) if main else Path(cfg.train.output_dir)
         self.source = models.resolve_source(cfg.model)
         self.tokenizer = models.load_tokenizer(self.source, cfg.model.trust_remote_code)
         self.model = models.load_model(cfg.model, self.source, self.accelerator.device.type)
+        self.reference = reference.load_reference(cfg, self.model, self.source, self.accelerator.device)  # None if kl_beta=0
         self.prompts = data.load_prompts(cfg.data, self.tokenizer, cfg.train.seed)
         self.reward_fns = scoring.load(cfg.rewards)
         self.engine = make_engine(cfg, self.model, self.tokenizer, self.source)
@@ -75,15 +83,36 @@ class Trainer:
         self.policy, self.optimizer = self.accelerator.prepare(PolicyLogprobs(self.model), optimizer)
         self.scheduler = scheduler
         self.writer = MetricsWriter(self.out)
-        self.step_index = 0
-        self.batches = self.prompts.batches(cfg.rollout.prompts_per_step, cfg.train.seed, cfg.data.shuffle)
+        self.state = checkpoint.TrainState(step=0, batches_consumed=0)
+        if self.resume_from is not None:
+            self.restore(self.resume_from)
+        self.tracker = Tracker(cfg, self.out, self.state.wandb_run_id, enabled=main)
+        self.state.wandb_run_id = self.tracker.run_id
+        self.batches = self.prompts.batches(
+            cfg.rollout.prompts_per_step, cfg.train.seed, cfg.data.shuffle, start=self.state.batches_consumed
+        )
         self.add_special = cfg.data.template != "chat"
+        self.stop_signal: str | None = None
+
+    @property
+    def step_index(self) -> int:
+        return self.state.step
+
+    def restore(self, path: Path) -> None:
+        """Continue from checkpoint ``path``: weights, optimizer, schedule, RNG, data position, W&B id."""
+        self.state = checkpoint.load_state(path)
+        checkpoint.load_weights(path, unwrap(self.policy))
+        checkpoint.load_training(path, self.optimizer, self.scheduler)
+        self.writer.truncate_after(self.state.step)
+        self.sync(force=True)
+        print(f"r1train: resuming from {path} (step {self.state.step})")
 
     # --- the stages -------------------------------------------------------------------------------
 
     def next_prompts(self) -> list[dict[str, Any]]:
         """This process's share of the next batch of prompt rows."""
         rows = next(self.batches)
+        self.state.batches_consumed += 1
         acc = self.accelerator
         share = len(rows) // acc.num_processes
         return rows[acc.process_index * share : (acc.process_index + 1) * share]
@@ -96,8 +125,16 @@ class Trainer:
                 f"a prompt has {too_long} tokens, more than data.max_prompt_tokens={self.cfg.data.max_prompt_tokens}; "
                 "raise it or shorten the prompts"
             )
-        seed = self.cfg.train.seed * 1_000_003 + self.step_index * 101 + self.accelerator.process_index
-        return self.engine.generate(prompt_ids, sampling_from(self.cfg, seed=seed))
+        return self.engine.generate(prompt_ids, self.sampling(len(rows)))
+
+    def sampling(self, n_prompts: int) -> Any:
+        """Seeds derived from (train seed, batch number, global prompt index): a prompt's samples are the
+        same whichever process draws it and after a resume, so runs shard and resume reproducibly."""
+        batch = self.state.batches_consumed
+        base = (self.cfg.train.seed * 1_000_003 + batch * 7919) % 2**31
+        first = self.accelerator.process_index * n_prompts
+        seeds = tuple((base * 100_003 + first + i) % 2**31 for i in range(n_prompts))
+        return replace(sampling_from(self.cfg, seed=(base + self.accelerator.process_index) % 2**31), prompt_seeds=seeds)
 
     def score(self, rows: list[dict[str, Any]], rollouts: list[Rollout]) -> scoring.Scores:
         columns: dict[str, list[Any]] = {}
@@ -109,18 +146,28 @@ class Trainer:
         columns["completion_lengths"] = [len(r.completion_ids) for r in rollouts]
         return scoring.score(self.reward_fns, [r.text for r in rollouts], columns)
 
-    def advantages(self, scores: scoring.Scores) -> torch.Tensor:
+    def advantages(self, rollouts: list[Rollout], scores: scoring.Scores) -> torch.Tensor:
+        """Advantages (N,) of the total rewards (KL-penalised first with ``kl_in_reward``), over all ranks."""
+        algo = self.cfg.algorithm
         rewards = torch.tensor(scores.total, dtype=torch.float64)  # (N,)
-        fn = grpo.ADVANTAGES[self.cfg.algorithm.advantage]
-        return fn(rewards, self.cfg.rollout.num_generations).float()  # (N,)
+        if algo.kl_in_reward:
+            pad = self.tokenizer.pad_token_id
+            kl = reference.sequence_kl(self.policy, self.reference, rollouts, self.cfg, pad, self.accelerator)  # (N,)
+            rewards = rewards - algo.kl_beta * kl
+        g = self.cfg.rollout.num_generations
+        return grpo.compute_advantages(rewards, algo.advantage, g, algo.advantage_scale, self.accelerator).float()
 
     def update(self, rollouts: list[Rollout], advantages: torch.Tensor, scores: scoring.Scores) -> dict[str, float]:
-        keep = ~torch.isnan(torch.tensor(scores.total))  # unverifiable samples stay out of the loss
+        # unverifiable samples (and, with mask_truncated, cut-off ones) stay out of the loss
+        keep = loss_keep(rollouts, torch.tensor(scores.total), self.cfg.algorithm.mask_truncated)
         batches = micro_batches(rollouts, advantages, self.cfg.train.micro_batch_size, self.tokenizer.pad_token_id, keep)
-        return update_policy(self.policy, self.optimizer, self.scheduler, self.accelerator, batches, self.cfg)
+        acc = self.accelerator
+        return update_policy(self.policy, self.optimizer, self.scheduler, acc, batches, self.cfg, self.reference)
 
-    def sync(self) -> None:
-        self.engine.load_weights(policy_weights(unwrap(self.policy)))
+    def sync(self, force: bool = False) -> float:
+        """Push the new weights to the rollout engine (every ``rollout.sync_every`` steps); seconds spent."""
+        every = self.cfg.rollout.sync_every
+        return sync_weights(self.engine, unwrap(self.policy), step=self.step_index, every=every, force=force)
 
     # --- one step ---------------------------------------------------------------------------------
 
@@ -130,13 +177,14 @@ class Trainer:
         rollouts = self.generate(rows)
         t1 = time.perf_counter()
         scores = self.score(rows, rollouts)
+        rows, rollouts, scores, sampling = dynamic_sampling.fill(self, rows, rollouts, scores)  # DAPO; off: as is
         t2 = time.perf_counter()
-        advantages = self.advantages(scores)
-        stats = self.update(rollouts, advantages, scores)
+        advantages = self.advantages(rollouts, scores)
+        stats = self.update(rollouts, advantages, scores) | sampling
         t3 = time.perf_counter()
-        self.sync()
+        self.state.step += 1
+        sync_s = self.sync()
         t4 = time.perf_counter()
-        self.step_index += 1
         metrics = self.step_metrics(rollouts, scores, advantages, stats)
         generated = sum(len(r.completion_ids) for r in rollouts)
         metrics.update(
@@ -144,12 +192,13 @@ class Trainer:
                 "time/rollout": t1 - t0,
                 "time/reward": t2 - t1,
                 "time/update": t3 - t2,
-                "time/sync": t4 - t3,
+                "time/sync": sync_s,
                 "time/step": t4 - t0,
                 "tokens_per_s": generated / max(t4 - t0, 1e-9),
             }
         )
         row = self.writer.log(self.step_index, metrics) if self.accelerator.is_main_process else metrics
+        self.tracker.log(self.step_index, row)
         self.log_completions(rows, rollouts, scores, advantages)
         return row
 
@@ -187,8 +236,17 @@ class Trainer:
                 }
             )
         self.writer.completions(self.step_index, sample)
+        self.tracker.log_completions(self.step_index, sample)
 
     # --- the run ----------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path | None:
+        path = None
+        if self.accelerator.is_main_process:
+            model = unwrap(self.accelerator.unwrap_model(self.policy))
+            path = checkpoint.save(self.out, model, self.optimizer, self.scheduler, self.state, self.cfg.train.keep_last)
+        self.accelerator.wait_for_everyone()
+        return path
 
     def save_final(self) -> Path:
         target = self.out / "model"
@@ -196,20 +254,60 @@ class Trainer:
             model = unwrap(self.accelerator.unwrap_model(self.policy))
             model.save_pretrained(target)
             self.tokenizer.save_pretrained(target)
+            self.tracker.log_model(target)
         self.accelerator.wait_for_everyone()
         return target
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.stop_signal = name
+        print(f"\nr1train: {name} received; finishing step {self.step_index + 1}, then saving a checkpoint", flush=True)
 
     def run(self) -> RunResult:
         cfg = self.cfg
         progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             while self.step_index < cfg.train.steps:
                 row = self.step()
                 progress.update(row.get("reward") or 0.0, row.get("length/mean") or 0.0)
+                save_every = cfg.train.save_every
+                if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
+                    path = self.save_checkpoint()
+                    if self.stop_signal:
+                        raise Stopped(self.stop_signal, self.step_index, path)
         finally:
             progress.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
         self.save_final()
+        self.tracker.finish()
+        close = getattr(self.engine, "close", None)
+        if callable(close):
+            close()
         return RunResult(self.out, self.writer.history)
+
+
+class Stopped(UserError):
+    """The run was asked to stop by a signal; a checkpoint was written."""
+
+    def __init__(self, signal_name: str, step: int, path: Path | None) -> None:
+        super().__init__(
+            f"stopped by {signal_name} after step {step}; checkpoint {path} is saved; resume with the same command "
+            "and train.resume=auto"
+        )
+
+
+def find_resume_point(cfg: Config) -> Path | None:
+    """The checkpoint to resume from: ``auto`` = newest complete one in the output dir, if any."""
+    resume = cfg.train.resume
+    if resume == "never":
+        return None
+    if resume == "auto":
+        return checkpoint.latest(Path(cfg.train.output_dir).expanduser())
+    return Path(resume)
 
 
 def train(cfg: Config) -> RunResult:

@@ -27,6 +27,9 @@ class Sampling:
     min_p: float = 0.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # One seed per prompt (engines that support per-request seeds): a prompt's samples then do not depend
+    # on which other prompts share the batch or the process, so runs resume and shard reproducibly.
+    prompt_seeds: tuple[int, ...] = ()
     logprobs: bool = True
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -94,11 +95,15 @@ class VLLMEngine:
         if self._weights_lost:
             raise RuntimeError("the vllm engine slept without its weights; call load_weights before generate")
         mine = prompt_ids
+        seeds = list(sampling.prompt_seeds)
         if self.tp_size > 1:
             prompt_ids, mine_slice = _gather_group(prompt_ids, self.tp_group)
-        outputs = self.llm.generate(
-            [{"prompt_token_ids": ids} for ids in prompt_ids], self.sampling_params(sampling), use_tqdm=False
-        )
+            if seeds:
+                seeds, _ = _gather_group(seeds, self.tp_group)
+        params: Any = self.sampling_params(sampling)
+        if seeds:  # one seeded request per prompt: samples independent of batch composition
+            params = [self.sampling_params(replace(sampling, seed=s)) for s in seeds]
+        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=False)
         if self.tp_size > 1:
             outputs = outputs[mine_slice]
             prompt_ids = mine
@@ -218,7 +223,7 @@ def _tp_group(tp: int) -> tuple[Any, int]:
     return group, tp
 
 
-def _gather_group(prompt_ids: list[list[int]], group: Any) -> tuple[list[list[int]], slice]:
+def _gather_group(prompt_ids: list[Any], group: Any) -> tuple[list[Any], slice]:
     """All prompts of the tensor-parallel group (every member submits the same batch) and this rank's slice."""
     dist = torch.distributed
     parts: list[Any] = [None] * dist.get_world_size(group)
