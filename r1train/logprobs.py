@@ -50,8 +50,11 @@ class PolicyLogprobs(nn.Module):
                 lp, ent = _chunk_logprobs(*args)
             logps.append(lp)
             ents.append(ent)
-        flat_logp = torch.cat(logps) if logps else h.new_zeros(0)
-        flat_ent = torch.cat(ents) if ents else h.new_zeros(0)
+        if not logps:  # no completion token here: an empty result that still hangs off the graph, so that
+            # backward works (and every data-parallel rank runs the same collectives) with zero gradient
+            flat_logp = flat_ent = ((hidden.sum() + head.weight.sum()) * 0.0).float().reshape(1)[:0]
+        else:
+            flat_logp, flat_ent = torch.cat(logps), torch.cat(ents)
         logp = torch.zeros(predict_mask.shape, dtype=flat_logp.dtype, device=h.device)  # (N, L-1)
         entropy = torch.zeros_like(logp)
         logp = logp.masked_scatter(predict_mask, flat_logp)
