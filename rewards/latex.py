@@ -51,7 +51,7 @@ WRAPPER_RE = re.compile(
     r"operatorname|boxed|fbox|hbox|emph|mathbb)\s*\{([^{}]*)\}"
 )
 DROP_RE = re.compile(
-    r"\\(?:displaystyle|textstyle|left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|limits|"
+    r"\\(?:left|right)\.|\\(?:displaystyle|textstyle|left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|limits|"
     r"nonumber|notag|mathstrut|phantom\{[^{}]*\}|hspace\*?\{[^{}]*\}|vspace\*?\{[^{}]*\})(?![a-zA-Z])"
 )
 SPACE_RE = re.compile(r"(?<!\\)\\[,;: ]|\\q?quad(?![a-zA-Z])|~")

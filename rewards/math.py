@@ -5,8 +5,9 @@
 * :func:`is_equivalent` decides equality of two bare answers, exactly (see :mod:`rewards.equivalence`
   for the rules). It returns within :data:`DEADLINE` seconds (+ a few ms) on any input, from any thread:
   the check runs in a warm worker process that is killed at the deadline (:mod:`rewards.workers`).
-  Plain numbers are compared in-process without a worker. Importing this module starts the workers in
-  a background thread (set ``R1TRAIN_MATH_WARM=0`` to start them on first use instead).
+  Plain numbers and fractions are compared in-process without a worker. Importing this module starts
+  the workers in a background thread (``R1TRAIN_MATH_WARM=0``: on first use instead); a call waits at
+  most :data:`START_WAIT` for them, so even the first call of a process is bounded.
 * ``math.accuracy`` is the reward: 1.0 / 0.0, or ``None`` (logged) when the gold answer cannot be read.
   A batch is scored by all workers in parallel.
 
@@ -33,7 +34,10 @@ from rewards.workers import UNAVAILABLE, WorkerPool
 DEADLINE = 1.5  # seconds a check may run before its worker is killed (the contract is 2 s)
 MAX_INPUT_CHARS = 20_000  # longer "answers" are never a final answer; they go no further than here
 SCAN_LIMIT = 4_000  # how far a balanced-brace scan looks from one \boxed
-PLAIN_NUMBER = re.compile(r"-?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})")
+START_WAIT = 1.8  # the most a call waits for the workers to start (the first call of a process)
+DECIMAL = r"(?:\d{1,3}(?:,\d{3}){1,10}|\d{1,40})(?:\.\d{0,40})?|\.\d{1,40}"
+PLAIN_NUMBER = re.compile(rf"(-?)({DECIMAL})")
+PLAIN_FRACTION = re.compile(r"(-?)(?:\\[dt]?frac\{(\d{1,40})\}\{(\d{1,40})\}|(\d{1,40})\s*/\s*(\d{1,40}))")
 ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?|\banswer\s*:", re.IGNORECASE)
 
 log = logging.getLogger("rewards.math")
@@ -146,7 +150,7 @@ def is_equivalent(pred: str, gold: str) -> bool:
 
 def _run(name: str, *args: str) -> object:
     """``rewards.equivalence.<name>(*args)`` in a worker; in a thread here if no process can start."""
-    result = _pool().call(f"rewards.equivalence:{name}", args, timeout=DEADLINE)
+    result = _pool().call(f"rewards.equivalence:{name}", args, timeout=DEADLINE, start_wait=START_WAIT)
     if result is not UNAVAILABLE:
         return result
     if not _warned:
@@ -166,8 +170,25 @@ def _quick(pred: str, gold: str) -> bool | None:
     p, g = pred.strip(), gold.strip()
     if not p or not g or len(p) > MAX_INPUT_CHARS or len(g) > MAX_INPUT_CHARS:
         return False
-    if PLAIN_NUMBER.fullmatch(p) and PLAIN_NUMBER.fullmatch(g):
-        return Fraction(p) == Fraction(g)
+    a, b = plain_rational(p), plain_rational(g)
+    if a is not None and b is not None:
+        return a == b
+    return None
+
+
+def plain_rational(text: str) -> Fraction | None:
+    """``-1,234.5``, ``$7$``, ``3/4``, ``\\frac{3}{4}`` as an exact Fraction; None for anything else."""
+    s = text.strip()
+    if len(s) >= 2 and s[0] == s[-1] == "$":
+        s = s[1:-1].strip()
+    if (m := PLAIN_NUMBER.fullmatch(s)) is not None:
+        value = Fraction(m.group(2).replace(",", ""))
+        return -value if m.group(1) else value
+    if (m := PLAIN_FRACTION.fullmatch(s)) is not None:
+        num, den = (m.group(2), m.group(3)) if m.group(2) else (m.group(4), m.group(5))
+        if int(den) == 0:
+            return None
+        return Fraction(-int(num) if m.group(1) else int(num), int(den))
     return None
 
 
@@ -212,7 +233,7 @@ def score(completion: str, gold: Any) -> float | None:
 
 
 def _gold_parses(gold: str) -> bool:
-    if PLAIN_NUMBER.fullmatch(gold):
+    if plain_rational(gold) is not None:
         return True
     return _run("parses", gold) is True
 
@@ -221,9 +242,10 @@ def score_batch(completions: Sequence[str], golds: Sequence[Any]) -> list[float 
     """:func:`score` for every pair, spread over the worker processes (one thread per worker)."""
     if len(completions) != len(golds):
         raise ValueError(f"{len(completions)} completions but {len(golds)} gold answers; they must match")
+    pool = _pool()
+    pool.warm()  # a trainer waits for the workers to start rather than score its first batch 0
     if len(completions) <= 1:
         return [score(c, g) for c, g in zip(completions, golds)]
-    pool = _pool()
     with ThreadPoolExecutor(max_workers=pool.size) as executor:
         return list(executor.map(score, completions, golds))
 

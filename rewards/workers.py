@@ -64,19 +64,31 @@ class WorkerPool:
         self._control: socket.socket | None = None
         self._spawn_lock = threading.Lock()
         self._pid = os.getpid()
+        self._ready = threading.Event()  # set once the zygote and a first worker are up (or cannot be)
+        self._starting = False
         atexit.register(self.close)
 
     # -- public -------------------------------------------------------------------------------
 
-    def call(self, ref: str, args: tuple[Any, ...], timeout: float) -> Any:
+    def call(self, ref: str, args: tuple[Any, ...], timeout: float, start_wait: float | None = None) -> Any:
         """Run ``ref`` (``"module:function"``) on ``args`` in a worker; TIMEOUT or FAILED if it cannot.
 
-        ``timeout`` bounds the whole call (waiting for a free worker included), except that the very
-        first call of a pool also waits for the zygote to start and import its preloads.
+        ``timeout`` bounds the call once the pool is up (waiting for a free worker included). The first
+        call of a pool also waits for the zygote to start and import its preloads (about a second):
+        without limit when ``start_wait`` is None, else at most ``start_wait`` seconds (TIMEOUT after
+        that, while the start goes on in the background for the next calls); the whole call then takes
+        at most ``max(timeout, start_wait)``.
         """
+        entry = time.monotonic()
+        if start_wait is not None and not self._started_here():
+            self.start_in_background()
+            if not self._ready.wait(start_wait):
+                return TIMEOUT
         if not self._ensure_started():
             return UNAVAILABLE
         deadline = time.monotonic() + timeout
+        if start_wait is not None:
+            deadline = min(deadline, entry + max(timeout, start_wait))
         worker = self._checkout(deadline)
         if worker is None:
             return TIMEOUT
@@ -93,6 +105,14 @@ class WorkerPool:
         finally:
             self._checkin(worker)
         return value if status == "ok" else FAILED
+
+    def start_in_background(self) -> None:
+        """Start the zygote and a first worker in a daemon thread (once); ``call`` waits for it."""
+        with self._lock:
+            if self._starting and self._pid == os.getpid():
+                return
+            self._starting = True
+        threading.Thread(target=self._ensure_started, name="worker-pool start", daemon=True).start()
 
     def warm(self) -> None:
         """Start the zygote and ``size`` workers now (otherwise done lazily by the first call)."""
@@ -123,9 +143,12 @@ class WorkerPool:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _started_here(self) -> bool:
+        return self._ready.is_set() and self._zygote is not None and self._pid == os.getpid()
+
     def _ensure_started(self) -> bool:
         """Start the zygote and one worker if there is none yet (the one-off cost of a pool)."""
-        if self._zygote is not None and self._pid == os.getpid():
+        if self._started_here():
             return True
         worker = self._spawn()
         if worker is None:
@@ -169,6 +192,7 @@ class WorkerPool:
         with self._spawn_lock:
             if os.getpid() != self._pid:  # we were forked: start afresh, never share the parent's zygote
                 self._pid, self._zygote, self._control, self._idle = os.getpid(), None, None, []
+                self._busy, self._starting, self._ready = 0, False, threading.Event()
             for _attempt in range(2):
                 if self._zygote is None or self._zygote.poll() is not None or self._control is None:
                     self._start_zygote()
@@ -179,9 +203,11 @@ class WorkerPool:
                     msg, fds, _flags, _addr = socket.recv_fds(self._control, 64, 1)
                     if not fds or not msg:
                         raise OSError("zygote sent no worker")
+                    self._ready.set()
                     return _Worker(Connection(fds[0]), int(msg.decode()))
                 except (OSError, ValueError):
                     self.close()
+            self._ready.set()  # "cannot start" is an answer too: waiting callers stop waiting
             return None
 
     def _start_zygote(self) -> None:

@@ -192,3 +192,36 @@ def test_falls_back_to_a_thread_where_no_process_can_start(monkeypatch: pytest.M
 )
 def test_extract_answer_from_prose(text: str, expected: str) -> None:
     assert extract_answer(text) == expected
+
+
+def test_the_first_call_of_a_process_is_bounded_too() -> None:
+    # A fresh process without the import-time warm-up: the first call waits at most START_WAIT (1.8 s)
+    # for the workers to start, and the whole call at most max(DEADLINE, START_WAIT).
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from rewards.math import is_equivalent\n"
+        "t = time.monotonic(); is_equivalent('x^2', 'x \\\\cdot x'); print(time.monotonic() - t)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, R1TRAIN_MATH_WARM="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, timeout=60)
+    assert float(out.stdout.strip()) < 2.0
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("42", "42"), ("-1,234.50", "-2469/2"), ("$7$", "7"), (".5", "1/2"), ("3/4", "3/4"),
+        ("\\frac{6}{8}", "3/4"), ("-\\dfrac{1}{2}", "-1/2"), ("1/0", None), ("1,23", None), ("x", None), ("2^3", None),
+    ],
+)
+def test_plain_rationals_are_read_in_process(text: str, value: str | None) -> None:
+    from fractions import Fraction
+
+    from rewards.math import plain_rational
+
+    assert plain_rational(text) == (None if value is None else Fraction(value))
