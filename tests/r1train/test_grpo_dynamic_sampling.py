@@ -14,7 +14,8 @@ NAN = float("nan")
 
 
 def test_informative_groups_by_hand() -> None:
-    # [1,0] differ -> keep; [1,1] equal -> drop; [0,nan] one valid -> drop; [nan,nan] -> drop; [2,nan,3] ... G=2
+    # G=2: [1,0] differ -> keep; [1,1] equal -> drop; [0,nan] one valid -> drop; [nan,nan] -> drop;
+    # [0.5,0.25] differ -> keep
     totals = torch.tensor([1, 0, 1, 1, 0, NAN, NAN, NAN, 0.5, 0.25], dtype=torch.float64)
     assert informative_groups(totals, 2).tolist() == [True, False, False, False, True]
 
@@ -37,7 +38,11 @@ class FakeTrainer:
 
     def generate(self, rows):
         self.calls += 1
-        return [Rollout([1], [2], None, "stop", f"{row['id']}/{j}", prompt_index=p) for p, row in enumerate(rows) for j in range(self.g)]
+        return [
+            Rollout([1], [2], None, "stop", f"{row['id']}/{j}", prompt_index=p)
+            for p, row in enumerate(rows)
+            for j in range(self.g)
+        ]
 
     def score(self, rows, rollouts):
         total = []

@@ -30,7 +30,8 @@ def cfg_with(lora_cfg: dict | None, kl_beta: float):
 
 def lora_model(target_modules="all-linear"):
     source = models.resolve_source(TINY)
-    model = models.load_model(ModelConfig(name_or_path="tiny:1m", dtype="float32", lora=LoraConfig(r=4, alpha=8, target_modules=target_modules)), source)
+    lora_cfg = LoraConfig(r=4, alpha=8, target_modules=target_modules)
+    model = models.load_model(ModelConfig(name_or_path="tiny:1m", dtype="float32", lora=lora_cfg), source)
     torch.manual_seed(0)
     with torch.no_grad():  # B = 0 at the start makes LoRA an identity; give it something to disable
         for name, p in model.named_parameters():
@@ -39,13 +40,17 @@ def lora_model(target_modules="all-linear"):
     return model, source
 
 
-def batches():
+def rollouts() -> list[Rollout]:
     gen = torch.Generator().manual_seed(0)
-    rollouts = []
+    out = []
     for i in range(4):
         ids = torch.randint(3, 90, (5 + i,), generator=gen).tolist()
-        rollouts.append(Rollout(ids[:3], ids[3:], None, "stop", ""))
-    return micro_batches(rollouts, torch.zeros(4), 2, pad_id=0)
+        out.append(Rollout(ids[:3], ids[3:], None, "stop", ""))
+    return out
+
+
+def batches():
+    return micro_batches(rollouts(), torch.zeros(4), 2, pad_id=0)
 
 
 def logprobs(model, mbs):
@@ -74,17 +79,8 @@ def test_reference_with_adapters_disabled_is_the_base_model() -> None:
         assert torch.equal(g, e)
         assert not torch.allclose(p[mb.loss_mask.bool()], e[mb.loss_mask.bool()])  # adapters are back on after
     # the KL between the policy and its reference is positive and measured per token
-    kl = reference.sequence_kl(PolicyLogprobs(model), ref, [r for r in _rollouts(mbs)], cfg_with({"r": 4}, 0.04), 0)
+    kl = reference.sequence_kl(PolicyLogprobs(model), ref, rollouts(), cfg_with({"r": 4}, 0.04), pad_id=0)
     assert kl.shape == (4,) and (kl > 0).all() and ref.stats["kl"] > 0
-
-
-def _rollouts(mbs):
-    gen = torch.Generator().manual_seed(0)
-    out = []
-    for i in range(4):
-        ids = torch.randint(3, 90, (5 + i,), generator=gen).tolist()
-        out.append(Rollout(ids[:3], ids[3:], None, "stop", ""))
-    return out
 
 
 def test_no_reference_without_kl_and_a_frozen_copy_for_full_finetuning() -> None:
