@@ -4,6 +4,10 @@
 * ``pocket``: the same contract in one short line, for tiny character-level models whose every prompt
   character costs a token.
 * ``boxed``: "Please reason step by step, and put your final answer within \\boxed{}." (Qwen-math style).
+* ``qwen-math``: Qwen2.5-Math's chat format with that instruction as the system message, written out as
+  text (the "Qwen-Math template" of Dr. GRPO, Liu et al. 2025), so it renders the same with any tokenizer.
+* ``tinyzero``: TinyZero's base-model prompt for Countdown: an R1-style preamble, the question, and the
+  assistant turn opened with "Let me solve this step by step.\n<think>".
 * ``chat``: the tokenizer's own chat template, with an optional system prompt.
 * ``plain``: the question as it is.
 
@@ -28,6 +32,14 @@ R1_ZERO = (
     "</answer>. User: {question}. Assistant:"
 )
 BOXED_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
+QWEN_MATH = (
+    "<|im_start|>system\n" + BOXED_SUFFIX + "<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+)
+TINYZERO = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer.\nUser: {question}\nAssistant: Let me solve this step by step.\n<think>"
+)
 
 
 def register(name: str) -> Callable[[Template], Template]:
@@ -51,6 +63,16 @@ def pocket(question: str, tokenizer: Any, system_prompt: str | None) -> str:
 @register("boxed")
 def boxed(question: str, tokenizer: Any, system_prompt: str | None) -> str:
     return f"{question}\n{BOXED_SUFFIX}\n"
+
+
+@register("qwen-math")
+def qwen_math(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    return QWEN_MATH.replace("{question}", question)
+
+
+@register("tinyzero")
+def tinyzero(question: str, tokenizer: Any, system_prompt: str | None) -> str:
+    return TINYZERO.replace("{question}", question)
 
 
 @register("chat")
