@@ -155,18 +155,18 @@ def _repeating(m: re.Match[str]) -> str:
 
 def top_level_split(s: str, pattern: re.Pattern[str]) -> list[str]:
     """Split ``s`` at matches of ``pattern`` that are outside every bracket and brace."""
+    step = [0] * (len(s) + 1)  # depth change at each index; environments count as brackets
+    for m in re.finditer(r"\\begin(?![a-zA-Z])|\\end(?![a-zA-Z])", s):
+        step[m.start()] += 1 if m.group(0) == "\\begin" else -1
     depth = [0] * (len(s) + 1)
     d = 0
     for i, ch in enumerate(s):
+        d += step[i]
         depth[i] = d
         if ch in "([{":
             d += 1
         elif ch in ")]}":
             d -= 1
-    for word, delta in (("\\begin", 1), ("\\end", -1)):  # environments count as brackets
-        for m in re.finditer(re.escape(word), s):
-            for j in range(m.start(), len(s)):
-                depth[j] += delta
     parts, last = [], 0
     for m in pattern.finditer(s):
         if depth[m.start()] == 0 and m.end() > m.start():
@@ -214,7 +214,7 @@ def _structure(s: str, depth: int) -> Node:
             return Node(CHOICE, (_structure(rest, depth + 1),) if rest else (), letter)
     if TEXT_RE.match(s) and not set(re.findall(r"[a-zA-Z]+", s)) & (MATH_WORDS | {"i", "e"}):
         words = s.split()
-        if len(words) > 1 or len(s) >= 3:
+        if len(words) > 1 or len(s) >= 3 or s.lower() == "no":
             return Node(TEXT, (), " ".join(w.lower() for w in words))
     for sign in ("\\pm", "\\mp"):
         if (at := s.find(sign)) >= 0:  # a ± b: the two answers a + b and a - b
