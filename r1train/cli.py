@@ -6,6 +6,9 @@ Sub-commands::
     r1train check RECIPE [section.key=value …]   validate a recipe without training
     r1train recipes                              list the shipped recipes
     r1train rewards                              list the registered reward functions
+    r1train eval MODEL -b gsm8k,math500 -k 8     evaluate on benchmarks (pass@1, pass@k, maj@k)
+    r1train compare A.json B.json                reports side by side (markdown)
+    r1train pretrain RECIPE [overrides …]        pretrain a tiny base model (the pocket lab)
     r1train bench NAME [args …]                  run a benchmark (r1train/bench/NAME.py)
     r1train serve MODEL [vllm options]           start a vLLM server for rollout.engine=vllm-server
     r1train plan RECIPE --gpus N --gpu-mem G     estimate memory per GPU and whether it fits
@@ -52,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("recipe", help="path to a recipe YAML (see `r1train recipes`)")
         p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.steps=50 optim.lr=1e-5")
 
+    sub.add_parser("eval", help="evaluate a model on benchmarks: pass@1, pass@k, maj@k", add_help=False)
+    sub.add_parser("compare", help="eval reports side by side as a markdown table", add_help=False)
     sub.add_parser("recipes", help="list the shipped recipes with one-line descriptions")
     sub.add_parser("rewards", help="list the registered reward functions")
 
@@ -75,9 +80,9 @@ def cmd_check(recipe: str, overrides: list[str]) -> int:
 
     cfg = load_recipe(recipe, overrides)
     load(cfg.rewards)  # reward names resolve
-    from r1train.trainer import check_algorithm
+    from r1train import grpo
 
-    check_algorithm(cfg)
+    grpo.validate(cfg.algorithm)
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
     print(f"r1train: {recipe} is valid")
     return 0
@@ -140,6 +145,12 @@ def cmd_serve(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("eval", "compare"):  # eval's own parser (its --help and --list must work)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        from eval.cli import main as eval_main
+
+        return eval_main(argv)
     parser = build_parser()
     ns = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -72,7 +72,7 @@ class RolloutConfig:
     sync_every: int = 1  # push the trainer's weights to the engine every this many optimizer steps
     # vllm (colocated) engine
     gpu_memory_utilization: float = 0.3  # CUDA: share of device memory vLLM may take (weights + KV cache)
-    kv_cache_gb: float = 1.0  # CPU build: KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE)
+    kv_cache_gb: int = 1  # CPU build: KV cache size in whole GiB (VLLM_CPU_KVCACHE_SPACE)
     sleep_mode: bool = True  # CUDA: free vLLM's KV cache (and weights) while the trainer runs
     tensor_parallel_size: int = 1  # CUDA: shard the engine across this many training ranks
     prefix_caching: bool = True
@@ -156,6 +156,8 @@ class LoggingConfig:
     completions_every: int = 1
     completions_per_step: int = 4
     progress: bool = True
+    # words counted by the reflection-rate metric (r1train/reasoning.py), whole words, any case
+    reflection_words: list[str] = field(default_factory=lambda: ["wait", "verify", "check", "recheck"])
 
 
 @dataclass(frozen=True)
@@ -386,6 +388,7 @@ def validate(cfg: Config, where: str) -> None:
         "train.micro_batch_size": t.micro_batch_size,
         "algorithm.iterations": a.iterations,
         "rollout.sync_every": r.sync_every,
+        "rollout.kv_cache_gb": r.kv_cache_gb,
         "rollout.tensor_parallel_size": r.tensor_parallel_size,
     }
     for key, value in positive.items():

@@ -13,6 +13,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import rewards
@@ -42,6 +43,14 @@ class Scores:
     errors: dict[str, int] = field(default_factory=dict)  # failed calls per function (on_error: none)
 
 
+def short_name(ref: str) -> str:
+    """The name metrics use: registry names as they are, ``dir/file.py:fn`` as ``file:fn``."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target.endswith(".py"):
+        return ref
+    return f"{Path(target).stem}:{attr}"
+
+
 def load(specs: list[RewardSpec]) -> list[RewardFunction]:
     """Resolve every reward reference of the recipe; an unknown name lists the registered ones."""
     out = []
@@ -50,7 +59,7 @@ def load(specs: list[RewardSpec]) -> list[RewardFunction]:
             fn = rewards.resolve(spec.name)
         except rewards.RewardLookupError as exc:
             raise UserError(str(exc)) from None
-        out.append(RewardFunction(spec.name, fn, spec.weight, dict(spec.args), spec.timeout_s, spec.on_error))
+        out.append(RewardFunction(short_name(spec.name), fn, spec.weight, dict(spec.args), spec.timeout_s, spec.on_error))
     return out
 
 

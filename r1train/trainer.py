@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from r1train import checkpoint, data, grpo, models, optim, outputs, scoring
+from r1train import checkpoint, data, grpo, lora, models, optim, outputs, scoring
 from r1train import dynamic_sampling, reference
 from r1train.batch import loss_keep, micro_batches
 from r1train.config import Config
+from r1train.distributed import reduce_metrics
 from r1train.errors import UserError
 from r1train.logprobs import PolicyLogprobs, unwrap
 from r1train.metrics import MetricsWriter, Progress, mean
@@ -43,21 +44,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_algorithm(cfg: Config) -> None:
-    a = cfg.algorithm
-    if a.advantage not in grpo.ADVANTAGES:
-        raise UserError(f"algorithm.advantage {a.advantage!r} is unknown; use one of {', '.join(sorted(grpo.ADVANTAGES))}")
-    if a.loss not in grpo.LOSSES:
-        raise UserError(f"algorithm.loss {a.loss!r} is unknown; use one of {', '.join(sorted(grpo.LOSSES))}")
-
-
 class Trainer:
     """Holds the run's state; ``step()`` performs one full GRPO step and returns its metrics."""
 
     def __init__(self, cfg: Config) -> None:
         from accelerate import Accelerator
 
-        check_algorithm(cfg)
         grpo.validate(cfg.algorithm)
         self.cfg = cfg
         # On a machine without CUDA, processes started by `accelerate launch` talk over gloo (MULTI_CPU).
@@ -197,10 +189,22 @@ class Trainer:
                 "tokens_per_s": generated / max(t4 - t0, 1e-9),
             }
         )
+        every = self.cfg.eval.every
+        if every and self.step_index % every == 0:
+            metrics.update(self.evaluate())
+        metrics = reduce_metrics(metrics, self.accelerator)  # one row for the whole step, all processes
         row = self.writer.log(self.step_index, metrics) if self.accelerator.is_main_process else metrics
         self.tracker.log(self.step_index, row)
         self.log_completions(rows, rollouts, scores, advantages)
         return row
+
+    def evaluate(self) -> dict[str, float]:
+        """Benchmarks of ``eval.benchmarks`` with the live policy through the rollout engine (every process
+        takes a share of the problems); ``eval/<bench>/pass@1`` etc."""
+        from eval.live import evaluate_live  # eval sits above r1train: imported only when asked for
+
+        self.sync(force=True)  # with rollout.sync_every > 1 the engine may hold older weights
+        return evaluate_live(self.engine, self.tokenizer, self.cfg, self.step_index)
 
     def step_metrics(self, rollouts, scores, advantages, stats) -> dict[str, Any]:
         g = self.cfg.rollout.num_generations
@@ -252,8 +256,7 @@ class Trainer:
         target = self.out / "model"
         if self.accelerator.is_main_process:
             model = unwrap(self.accelerator.unwrap_model(self.policy))
-            model.save_pretrained(target)
-            self.tokenizer.save_pretrained(target)
+            lora.save_policy(model, target, self.tokenizer)  # merged model (+ target/adapter with LoRA)
             self.tracker.log_model(target)
         self.accelerator.wait_for_everyone()
         return target

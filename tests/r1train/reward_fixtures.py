@@ -10,3 +10,8 @@ def sevens(completions: list[str], **_: object) -> list[float | None]:
 
 def broken(completions: list[str], **_: object) -> list[float | None]:
     raise RuntimeError("boom")
+
+
+def digits(completions: list[str], **_: object) -> list[float | None]:
+    """Fraction of digit characters: varies between samples of a random model, so every group has signal."""
+    return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
