@@ -11,8 +11,9 @@ HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev
 
 .PHONY: demo test install system-deps clean-venv
 
+# Each demo run gets its own output directory, so running it again never touches an earlier run.
 demo: install
-	$(VENV)/bin/r1train train recipes/pocket-zero.yaml $(ARGS)
+	$(VENV)/bin/r1train train recipes/pocket-zero.yaml train.output_dir=runs/pocket-zero-$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
