@@ -120,6 +120,8 @@ def _answer_is(text: str) -> str | None:
             rest = ", ".join(m.group(1) or m.group(2) for m in maths)  # $x = 2$ or $x = 3$
         else:
             rest = maths[0].group(1) or maths[0].group(2)
+    else:  # "the answer is 42, which is even": the prose after the answer is not part of it
+        rest = re.split(r",?\s+(?:because|since|which|as|so|where|when)\b", rest, maxsplit=1)[0]
     return rest.strip() or None
 
 

@@ -188,6 +188,8 @@ def test_falls_back_to_a_thread_where_no_process_can_start(monkeypatch: pytest.M
         ("The answer is $5$, since $2+3=5$.", "5"),  # the first span when prose separates them
         ("\\boxed{} The answer is 7.", "7"),  # an empty box falls through
         ("**Answer:** 42", "42"),
+        ("The answer is 42, which is even.", "42"),  # the prose after the answer is cut
+        ("The answer is 2, 5 because both work", "2, 5"),
     ],
 )
 def test_extract_answer_from_prose(text: str, expected: str) -> None:
