@@ -8,6 +8,7 @@ group's statistics and out of the loss, never silently scored as 0.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -51,16 +52,31 @@ def short_name(ref: str) -> str:
     return f"{Path(target).stem}:{attr}"
 
 
-def load(specs: list[RewardSpec]) -> list[RewardFunction]:
-    """Resolve every reward reference of the recipe; an unknown name lists the registered ones."""
+def load(specs: list[RewardSpec], defaults: dict[str, Any] | None = None) -> list[RewardFunction]:
+    """Resolve every reward reference of the recipe; an unknown name lists the registered ones.
+
+    ``defaults`` (e.g. ``max_new_tokens`` from the rollout section) are passed to functions that name
+    such a parameter, unless the recipe's ``args`` set it.
+    """
     out = []
     for spec in specs:
         try:
             fn = rewards.resolve(spec.name)
         except rewards.RewardLookupError as exc:
             raise UserError(str(exc)) from None
-        out.append(RewardFunction(short_name(spec.name), fn, spec.weight, dict(spec.args), spec.timeout_s, spec.on_error))
+        args = dict(spec.args)
+        for key, value in (defaults or {}).items():
+            if key not in args and _takes(fn, key):
+                args[key] = value
+        out.append(RewardFunction(short_name(spec.name), fn, spec.weight, args, spec.timeout_s, spec.on_error))
     return out
+
+
+def _takes(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class RewardError(Exception):

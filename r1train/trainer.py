@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from r1train import checkpoint, data, grpo, lora, models, optim, outputs, scorin
 from r1train import dynamic_sampling, reference
 from r1train.batch import loss_keep, micro_batches
 from r1train.config import Config
-from r1train.distributed import reduce_metrics
+from r1train.distributed import check_supported, make_accelerator, reduce_metrics
 from r1train.errors import UserError
 from r1train.logprobs import PolicyLogprobs, unwrap
 from r1train.metrics import MetricsWriter, Progress, mean
+from r1train.profile import StageTimer, peak_memory, reset_peak_memory
 from r1train.rollout import Rollout, make_engine, sampling_from
 from r1train.rollout.sync import sync_weights
 from r1train.tracking import Tracker
@@ -48,12 +50,10 @@ class Trainer:
     """Holds the run's state; ``step()`` performs one full GRPO step and returns its metrics."""
 
     def __init__(self, cfg: Config) -> None:
-        from accelerate import Accelerator
-
         grpo.validate(cfg.algorithm)
         self.cfg = cfg
-        # On a machine without CUDA, processes started by `accelerate launch` talk over gloo (MULTI_CPU).
-        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        # DDP, FSDP2 or DeepSpeed as `accelerate launch` configured; without CUDA over gloo (FSDP2 included)
+        self.accelerator = make_accelerator()
         world = self.accelerator.num_processes
         if cfg.rollout.prompts_per_step % world:
             raise UserError(
@@ -67,9 +67,10 @@ class Trainer:
         self.source = models.resolve_source(cfg.model)
         self.tokenizer = models.load_tokenizer(self.source, cfg.model.trust_remote_code)
         self.model = models.load_model(cfg.model, self.source, self.accelerator.device.type)
+        check_supported(self.accelerator, self.model, cfg.rollout.engine)  # e.g. LoRA under FSDP: one sentence
         self.reference = reference.load_reference(cfg, self.model, self.source, self.accelerator.device)  # None if kl_beta=0
         self.prompts = data.load_prompts(cfg.data, self.tokenizer, cfg.train.seed)
-        self.reward_fns = scoring.load(cfg.rewards)
+        self.reward_fns = scoring.load(cfg.rewards, {"max_new_tokens": cfg.rollout.max_new_tokens})
         self.engine = make_engine(cfg, self.model, self.tokenizer, self.source)
         optimizer, scheduler = optim.build(self.model, cfg)
         self.policy, self.optimizer = self.accelerator.prepare(PolicyLogprobs(self.model), optimizer)
@@ -93,8 +94,8 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from checkpoint ``path``: weights, optimizer, schedule, RNG, data position, W&B id."""
         self.state = checkpoint.load_state(path)
-        checkpoint.load_weights(path, unwrap(self.policy))
-        checkpoint.load_training(path, self.optimizer, self.scheduler)
+        # every process: sharded weights and optimizer state are scattered to this run's processes
+        checkpoint.restore_distributed(path, self.accelerator, self.policy, self.optimizer, self.scheduler)
         self.writer.truncate_after(self.state.step)
         self.sync(force=True)
         print(f"r1train: resuming from {path} (step {self.state.step})")
@@ -149,12 +150,21 @@ class Trainer:
         g = self.cfg.rollout.num_generations
         return grpo.compute_advantages(rewards, algo.advantage, g, algo.advantage_scale, self.accelerator).float()
 
-    def update(self, rollouts: list[Rollout], advantages: torch.Tensor, scores: scoring.Scores) -> dict[str, float]:
+    def update(
+        self,
+        rollouts: list[Rollout],
+        advantages: torch.Tensor,
+        scores: scoring.Scores,
+        timer: StageTimer | None = None,
+        ref: list[torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         # unverifiable samples (and, with mask_truncated, cut-off ones) stay out of the loss
         keep = loss_keep(rollouts, torch.tensor(scores.total), self.cfg.algorithm.mask_truncated)
         batches = micro_batches(rollouts, advantages, self.cfg.train.micro_batch_size, self.tokenizer.pad_token_id, keep)
-        acc = self.accelerator
-        return update_policy(self.policy, self.optimizer, self.scheduler, acc, batches, self.cfg, self.reference)
+        acc, cfg = self.accelerator, self.cfg
+        if cfg.rollout.async_generation and cfg.algorithm.rollout_is == "off":  # one step off-policy: correct it
+            cfg = replace(cfg, algorithm=replace(cfg.algorithm, rollout_is="token_truncate"))
+        return update_policy(self.policy, self.optimizer, self.scheduler, acc, batches, cfg, self.reference, timer, ref)
 
     def sync(self, force: bool = False) -> float:
         """Push the new weights to the rollout engine (every ``rollout.sync_every`` steps); seconds spent."""
@@ -164,39 +174,108 @@ class Trainer:
     # --- one step ---------------------------------------------------------------------------------
 
     def step(self) -> dict[str, Any]:
+        timer = StageTimer()
+        reset_peak_memory()
         t0 = time.perf_counter()
-        rows = self.next_prompts()
-        rollouts = self.generate(rows)
-        t1 = time.perf_counter()
-        scores = self.score(rows, rollouts)
-        rows, rollouts, scores, sampling = dynamic_sampling.fill(self, rows, rollouts, scores)  # DAPO; off: as is
+        with timer.stage("rollout"):
+            rows, rollouts, sync_ahead_s = self.rollouts_for_step()  # async: sync + launch of t+1 inside
+        scores, ref = self.score_and_reference(rows, rollouts, timer)  # reference logprobs while scoring
+        with timer.stage("reward"):
+            rows, rollouts, scores, sampling = dynamic_sampling.fill(self, rows, rollouts, scores)  # DAPO; off: as is
         t2 = time.perf_counter()
         advantages = self.advantages(rollouts, scores)
-        stats = self.update(rollouts, advantages, scores) | sampling
+        stats = self.update(rollouts, advantages, scores, timer, ref) | sampling
         t3 = time.perf_counter()
         self.state.step += 1
-        sync_s = self.sync()
+        sync_s = sync_ahead_s if self.cfg.rollout.async_generation else self.sync()
         t4 = time.perf_counter()
         metrics = self.step_metrics(rollouts, scores, advantages, stats)
         generated = sum(len(r.completion_ids) for r in rollouts)
+        timer.add("sync", sync_s)
+        timer.add("rollout", -sync_ahead_s)  # async: the sync happened inside the rollout stage
+        metrics.update({f"time/{name}": seconds for name, seconds in timer.seconds.items()})
         metrics.update(
             {
-                "time/rollout": t1 - t0,
-                "time/reward": t2 - t1,
                 "time/update": t3 - t2,
-                "time/sync": sync_s,
                 "time/step": t4 - t0,
                 "tokens_per_s": generated / max(t4 - t0, 1e-9),
+                "tokens/generated": float(generated),
+                **peak_memory(),
             }
         )
         every = self.cfg.eval.every
         if every and self.step_index % every == 0:
+            self.wait_for_ahead()  # the engine serves one caller at a time
             metrics.update(self.evaluate())
+        metrics["time/logging"] = time.perf_counter() - t4  # metrics (and eval); the row's own write follows
         metrics = reduce_metrics(metrics, self.accelerator)  # one row for the whole step, all processes
         row = self.writer.log(self.step_index, metrics) if self.accelerator.is_main_process else metrics
         self.tracker.log(self.step_index, row)
         self.log_completions(rows, rollouts, scores, advantages)
         return row
+
+    # --- overlap: rewards with reference logprobs, generation of t+1 with training on t ------------
+
+    def score_and_reference(
+        self, rows: list[dict[str, Any]], rollouts: list[Rollout], timer: StageTimer
+    ) -> tuple[scoring.Scores, list[torch.Tensor] | None]:
+        """Scores, and the reference logprobs per micro-batch when the KL is in the loss (else ``None``).
+
+        The rewards are scored on a background thread (the math verifier's work runs in its worker
+        processes) while this thread computes the reference logprobs, once per batch; ``time/reward`` is
+        then only the wait left after the reference is done. With dynamic sampling the batch may still
+        change after scoring, so the reference waits for the update as before."""
+        algo = self.cfg.algorithm
+        if self.reference is None or algo.kl_beta == 0 or algo.kl_in_reward or algo.dynamic_sampling:
+            with timer.stage("reward"):
+                return self.score(rows, rollouts), None
+        future = _background("r1train-score").submit(self.score, rows, rollouts)
+        with timer.stage("ref_logprobs"):
+            pad = self.tokenizer.pad_token_id
+            batches = micro_batches(rollouts, torch.zeros(len(rollouts)), self.cfg.train.micro_batch_size, pad)
+            ref = self.reference.logprobs([mb.to(self.accelerator.device) for mb in batches], self.cfg.rollout.temperature)
+        with timer.stage("reward"):
+            return future.result(), ref
+
+    def rollouts_for_step(self) -> tuple[list[dict[str, Any]], list[Rollout], float]:
+        """This step's prompt rows and rollouts, and the seconds spent syncing weights on the way.
+
+        By default: draw prompts, generate with the current weights. With ``rollout.async_generation`` the
+        batch was started during the previous step with that step's weights (one step off-policy; the
+        update corrects with truncated importance weights, ``algorithm.rollout_is``): collect it, push
+        the current weights to the now idle engine, and start the next batch in the background, so that
+        generating batch t+1 overlaps scoring and training on batch t."""
+        if not self.cfg.rollout.async_generation:
+            rows = self.next_prompts()
+            return rows, self.generate(rows), 0.0
+        self._check_async()
+        ahead = getattr(self, "_ahead", None) or self._generate_ahead()
+        rows, future = ahead
+        rollouts = future.result()
+        sync_s = self.sync() if self.step_index > 0 else 0.0  # weights after the latest update
+        self._ahead = self._generate_ahead()
+        return rows, rollouts, sync_s
+
+    def _generate_ahead(self) -> tuple[list[dict[str, Any]], Future]:
+        rows = self.next_prompts()  # the sampling seeds follow the batch number, as in the default mode
+        return rows, _background("r1train-rollout").submit(self.generate, rows)
+
+    def wait_for_ahead(self) -> None:
+        """Let a background generate call finish (before anything else uses the engine)."""
+        ahead = getattr(self, "_ahead", None)
+        if ahead is not None:
+            ahead[1].result()
+
+    def _check_async(self) -> None:
+        from r1train.rollout.hf import HFEngine
+
+        if isinstance(self.engine, HFEngine):
+            raise UserError(
+                "rollout.async_generation needs a vllm or vllm-server engine (the hf engine generates with the "
+                "very weights being trained); set rollout.engine or turn async_generation off"
+            )
+        if self.cfg.algorithm.dynamic_sampling:
+            raise UserError("rollout.async_generation does not combine with algorithm.dynamic_sampling; turn one off")
 
     def evaluate(self) -> dict[str, float]:
         """Benchmarks of ``eval.benchmarks`` with the live policy through the rollout engine (every process
@@ -245,18 +324,20 @@ class Trainer:
     # --- the run ----------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> Path | None:
-        path = None
-        if self.accelerator.is_main_process:
-            model = unwrap(self.accelerator.unwrap_model(self.policy))
-            path = checkpoint.save(self.out, model, self.optimizer, self.scheduler, self.state, self.cfg.train.keep_last)
-        self.accelerator.wait_for_everyone()
-        return path
+        """Every process calls this (sharded state is gathered); the main process writes the checkpoint."""
+        acc, keep = self.accelerator, self.cfg.train.keep_last
+        return checkpoint.save_distributed(self.out, acc, self.policy, self.optimizer, self.scheduler, self.state, keep)
 
     def save_final(self) -> Path:
         target = self.out / "model"
+        full = checkpoint.full_weights(self.accelerator, self.policy)  # FSDP2 / ZeRO-3: gathered; else None
         if self.accelerator.is_main_process:
             model = unwrap(self.accelerator.unwrap_model(self.policy))
-            lora.save_policy(model, target, self.tokenizer)  # merged model (+ target/adapter with LoRA)
+            if full is None:
+                lora.save_policy(model, target, self.tokenizer)  # merged model (+ target/adapter with LoRA)
+            else:
+                model.save_pretrained(target, state_dict=full)
+                self.tokenizer.save_pretrained(target)
             self.tracker.log_model(target)
         self.accelerator.wait_for_everyone()
         return target
@@ -301,6 +382,16 @@ class Stopped(UserError):
             f"stopped by {signal_name} after step {step}; checkpoint {path} is saved; resume with the same command "
             "and train.resume=auto"
         )
+
+
+_POOLS: dict[str, ThreadPoolExecutor] = {}
+
+
+def _background(name: str) -> ThreadPoolExecutor:
+    """One single-thread pool per kind of background work (scoring, generation ahead), made on first use."""
+    if name not in _POOLS:
+        _POOLS[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    return _POOLS[name]
 
 
 def find_resume_point(cfg: Config) -> Path | None:

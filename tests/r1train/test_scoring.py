@@ -79,3 +79,17 @@ def test_plugin_file_that_fails_to_import(tmp_path: Path) -> None:
         load([RewardSpec(name=f"{HERE / 'reward_fixtures.py'}:nope")])
     with pytest.raises(UserError, match="importing 'no_such_pkg' failed"):
         load([RewardSpec(name="no_such_pkg:fn")])
+
+
+def test_max_new_tokens_reaches_functions_that_ask_for_it() -> None:
+    # length.soft_overlong names max_new_tokens: the rollout's value is passed unless the recipe sets it
+    [fn] = load([RewardSpec(name="length.soft_overlong", args={"overlong_buffer": 4})], {"max_new_tokens": 16})
+    assert fn.args == {"overlong_buffer": 4, "max_new_tokens": 16}
+    [fn] = load([RewardSpec(name="length.soft_overlong", args={"max_new_tokens": 8})], {"max_new_tokens": 16})
+    assert fn.args == {"max_new_tokens": 8}
+    [fn] = load([RewardSpec(name="answer.exact")], {"max_new_tokens": 16})
+    assert fn.args == {}
+    # 12 tokens with max 16 and buffer 4: 12 <= 16 - 4, no penalty; 14 tokens: -(14 - 12) / 4 = -0.5
+    s = score(load([RewardSpec(name="length.soft_overlong", args={"overlong_buffer": 4})], {"max_new_tokens": 16}),
+              ["a", "b"], {"completion_lengths": [12, 14]})
+    assert s.per_function["length.soft_overlong"] == [0.0, -0.5]
