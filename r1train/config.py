@@ -70,6 +70,9 @@ class RolloutConfig:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None  # the engine's sampling seed; None = train.seed
     sync_every: int = 1  # push the trainer's weights to the engine every this many optimizer steps
+    # generate batch t+1 (with the weights of step t) while training on batch t: one step off-policy,
+    # corrected by truncated importance weights (algorithm.rollout_is, token_truncate when off); vllm engines
+    async_generation: bool = False
     # vllm (colocated) engine
     gpu_memory_utilization: float = 0.3  # CUDA: share of device memory vLLM may take (weights + KV cache)
     kv_cache_gb: int = 1  # CPU build: KV cache size in whole GiB (VLLM_CPU_KVCACHE_SPACE)

@@ -4,7 +4,10 @@
 (what DDP/FSDP wrap). It runs the decoder, keeps the hidden states at completion positions only, and
 applies the output head chunk by chunk: each chunk's (tokens x vocab) logits exist only inside the chunk,
 and in training they are recomputed during backward (activation checkpointing), so memory grows with the
-number of completion tokens, not tokens x vocab. Logits are divided by the sampling temperature so the
+number of completion tokens, not tokens x vocab. The chunk is sized by the vocabulary
+(:func:`chunk_size`: about 2**25 logits, 128 MiB in float32, i.e. 220 tokens for Qwen's 151,936), so a
+small vocabulary runs as one chunk and a large one never holds more than a chunk's logits (measured in
+``tests/r1train/test_perf_logprobs.py``). Logits are divided by the sampling temperature so the
 logprobs are those of the distribution the sampler drew from.
 """
 
@@ -15,6 +18,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
+
+CHUNK_LOGITS = 2**25  # logits (tokens x vocab) one chunk may hold
+
+
+def chunk_size(vocab: int) -> int:
+    """Tokens per head chunk for a vocabulary of ``vocab``: ``CHUNK_LOGITS // vocab``, at least 16."""
+    return max(16, CHUNK_LOGITS // vocab)
 
 
 def _chunk_logprobs(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, temperature: float):
@@ -28,10 +38,10 @@ def _chunk_logprobs(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets
 class PolicyLogprobs(nn.Module):
     """``forward(input_ids, attention_mask, completion_mask) -> (logp, entropy)``, both (N, L-1)."""
 
-    def __init__(self, model: nn.Module, chunk_tokens: int = 1024) -> None:
+    def __init__(self, model: nn.Module, chunk_tokens: int | None = None) -> None:
         super().__init__()
         self.model = model
-        self.chunk_tokens = chunk_tokens
+        self.chunk_tokens = chunk_tokens  # None: chunk_size(vocab)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, completion_mask: Tensor, temperature: float = 1.0):
         decoder = self.model.get_decoder()
@@ -41,9 +51,10 @@ class PolicyLogprobs(nn.Module):
         predict_mask = completion_mask[:, 1:].bool()  # (N, L-1)
         h = hidden[:, :-1][predict_mask]  # (K, H) only completion positions
         targets = input_ids[:, 1:][predict_mask]  # (K,)
+        chunk = self.chunk_tokens or chunk_size(head.weight.shape[0])
         logps, ents = [], []
-        for start in range(0, h.shape[0], self.chunk_tokens):
-            args = (h[start : start + self.chunk_tokens], head.weight, head.bias, targets[start : start + self.chunk_tokens], temperature)
+        for start in range(0, h.shape[0], chunk):
+            args = (h[start : start + chunk], head.weight, head.bias, targets[start : start + chunk], temperature)
             if torch.is_grad_enabled():
                 lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
             else:

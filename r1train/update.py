@@ -28,6 +28,7 @@ from torch import Tensor
 from r1train import grpo, losses
 from r1train.batch import MicroBatch
 from r1train.config import Config
+from r1train.profile import StageTimer, maybe_stage
 
 # statistics summed over micro-batches, iterations and ranks (``max`` ones take the maximum instead)
 SUMS = ("loss", "clip/low", "clip/high", "clip/dual", "ratio/sum", "entropy/sum", "kl/sum", "is/sum", "is/capped")
@@ -64,45 +65,64 @@ def update_policy(
     batches: list[MicroBatch],
     cfg: Config,
     reference: Any | None = None,
+    timer: StageTimer | None = None,
+    ref_logprobs: list[Tensor] | None = None,
 ) -> dict[str, float]:
-    """Run ``cfg.algorithm.iterations`` optimizer steps over ``batches``; return the step's statistics."""
+    """Run ``cfg.algorithm.iterations`` optimizer steps over ``batches``; return the step's statistics.
+
+    ``timer`` (optional) receives ``old_logprobs``, ``ref_logprobs``, ``forward_backward`` and ``optimizer``
+    seconds. ``ref_logprobs``: the reference's logprobs per micro-batch when the caller has already
+    computed them (the trainer does so while the rewards are being scored); otherwise they are computed
+    here, once per batch, whatever ``iterations`` is.
+    """
     algo = cfg.algorithm
     loss_fn = grpo.LOSSES[algo.loss]
     temperature = cfg.rollout.temperature
     batches = [mb.to(accelerator.device) for mb in batches]
     total_tokens, total_seqs = global_counts(batches, accelerator)
     world = float(accelerator.num_processes)  # DDP averages gradients over ranks; each loss is scaled back up
-    old = record_logprobs(policy, batches, temperature) if algo.iterations > 1 else None
+    old = None
+    if algo.iterations > 1:  # with one iteration old == current logprobs: no extra forward pass
+        with maybe_stage(timer, "old_logprobs"):
+            old = record_logprobs(policy, batches, temperature)
     kl_in_loss = reference is not None and algo.kl_beta > 0 and not algo.kl_in_reward
-    ref = reference.logprobs(batches, temperature) if kl_in_loss else None
+    ref = None
+    if kl_in_loss:
+        with maybe_stage(timer, "ref_logprobs"):
+            if ref_logprobs is None:
+                ref = reference.logprobs(batches, temperature)
+            else:  # computed before the keep mask was known: zero where this batch has no loss token
+                ref = [r.to(accelerator.device) * mb.loss_mask for r, mb in zip(ref_logprobs, batches, strict=True)]
     sums = dict.fromkeys(SUMS + MAXES, 0.0) | {"ratio/max": -math.inf, "ratio/-min": -math.inf}
     for iteration in range(algo.iterations):
         for i, mb in enumerate(batches):
-            logp, entropy = policy(mb.input_ids, mb.attention_mask, mb.completion_mask, temperature)  # (n, L-1)
-            mask = mb.loss_mask.to(logp.dtype)  # (n, L-1)
-            old_logp = old[i] if old is not None else logp.detach()  # (n, L-1)
-            per_token, s = loss_fn(
-                logp, old_logp, mb.advantages, mask, clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip
-            )  # (n, L-1)
-            weights = losses.rollout_is_weights(
-                old_logp, mb.sampler_logp, mask, mb.has_sampler, algo.rollout_is, algo.rollout_is_cap
-            )  # (n, L-1)
-            per_token = per_token * weights
-            kl = losses.kl_penalty(logp, ref[i], algo.kl_estimator) if ref is not None else None  # (n, L-1)
-            if kl is not None:
-                per_token = per_token + algo.kl_beta * kl
-            if algo.entropy_coef:
-                if not entropy.requires_grad:
-                    raise RuntimeError("algorithm.entropy_coef needs the policy's entropy with gradient (r1train/logprobs.py)")
-                per_token = per_token - algo.entropy_coef * entropy
-            loss = grpo.aggregate(per_token, mask, algo.loss_agg, total_tokens, total_seqs, cfg.rollout.max_new_tokens)
-            accelerator.backward(loss * world)
-            _accumulate(sums, loss, s, mask, logp, old_logp, entropy, kl, weights, mb, algo, first=iteration == 0)
-        grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.optim.max_grad_norm)
-        sums["grad_norm"] += float(grad_norm) / world  # the same on every rank; the reduction sums ranks
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+            with maybe_stage(timer, "forward_backward"):
+                logp, entropy = policy(mb.input_ids, mb.attention_mask, mb.completion_mask, temperature)  # (n, L-1)
+                mask = mb.loss_mask.to(logp.dtype)  # (n, L-1)
+                old_logp = old[i] if old is not None else logp.detach()  # (n, L-1)
+                per_token, s = loss_fn(
+                    logp, old_logp, mb.advantages, mask, clip_low=algo.clip_low, clip_high=algo.clip_high, dual_clip=algo.dual_clip
+                )  # (n, L-1)
+                weights = losses.rollout_is_weights(
+                    old_logp, mb.sampler_logp, mask, mb.has_sampler, algo.rollout_is, algo.rollout_is_cap
+                )  # (n, L-1)
+                per_token = per_token * weights
+                kl = losses.kl_penalty(logp, ref[i], algo.kl_estimator) if ref is not None else None  # (n, L-1)
+                if kl is not None:
+                    per_token = per_token + algo.kl_beta * kl
+                if algo.entropy_coef:
+                    if not entropy.requires_grad:
+                        raise RuntimeError("algorithm.entropy_coef needs the policy's entropy with gradient (r1train/logprobs.py)")
+                    per_token = per_token - algo.entropy_coef * entropy
+                loss = grpo.aggregate(per_token, mask, algo.loss_agg, total_tokens, total_seqs, cfg.rollout.max_new_tokens)
+                accelerator.backward(loss * world)
+                _accumulate(sums, loss, s, mask, logp, old_logp, entropy, kl, weights, mb, algo, first=iteration == 0)
+        with maybe_stage(timer, "optimizer"):
+            grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.optim.max_grad_norm)
+            sums["grad_norm"] += float(grad_norm) / world  # the same on every rank; the reduction sums ranks
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
     return _finish(sums, accelerator, total_tokens, algo, kl_in_loss, reference, scheduler.get_last_lr()[0])
 
 
