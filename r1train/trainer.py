@@ -8,6 +8,7 @@ and the loss is normalised with counts summed over all processes.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import time
@@ -19,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from r1train import checkpoint, data, grpo, lora, models, optim, outputs, scoring
+from r1train import checkpoint, data, grpo, lora, models, optim, outputs, plots, reasoning, scoring, summary
 from r1train import dynamic_sampling, reference
 from r1train.batch import loss_keep, micro_batches
 from r1train.config import Config
-from r1train.distributed import check_supported, make_accelerator, reduce_metrics
+from r1train.distributed import after_prepare, check_supported, make_accelerator, reduce_metrics
 from r1train.errors import UserError
 from r1train.logprobs import PolicyLogprobs, unwrap
 from r1train.metrics import MetricsWriter, Progress, mean
@@ -53,7 +54,7 @@ class Trainer:
         grpo.validate(cfg.algorithm)
         self.cfg = cfg
         # DDP, FSDP2 or DeepSpeed as `accelerate launch` configured; without CUDA over gloo (FSDP2 included)
-        self.accelerator = make_accelerator()
+        self.accelerator = make_accelerator(cfg.optim.max_grad_norm)
         world = self.accelerator.num_processes
         if cfg.rollout.prompts_per_step % world:
             raise UserError(
@@ -74,6 +75,7 @@ class Trainer:
         self.engine = make_engine(cfg, self.model, self.tokenizer, self.source)
         optimizer, scheduler = optim.build(self.model, cfg)
         self.policy, self.optimizer = self.accelerator.prepare(PolicyLogprobs(self.model), optimizer)
+        after_prepare(self.accelerator, self.policy)  # ZeRO-3: gather the output head for chunked logprobs
         self.scheduler = scheduler
         self.writer = MetricsWriter(self.out)
         self.state = checkpoint.TrainState(step=0, batches_consumed=0)
@@ -189,7 +191,7 @@ class Trainer:
         self.state.step += 1
         sync_s = sync_ahead_s if self.cfg.rollout.async_generation else self.sync()
         t4 = time.perf_counter()
-        metrics = self.step_metrics(rollouts, scores, advantages, stats)
+        metrics = self.step_metrics(rows, rollouts, scores, advantages, stats)
         generated = sum(len(r.completion_ids) for r in rollouts)
         timer.add("sync", sync_s)
         timer.add("rollout", -sync_ahead_s)  # async: the sync happened inside the rollout stage
@@ -285,13 +287,17 @@ class Trainer:
         self.sync(force=True)  # with rollout.sync_every > 1 the engine may hold older weights
         return evaluate_live(self.engine, self.tokenizer, self.cfg, self.step_index)
 
-    def step_metrics(self, rollouts, scores, advantages, stats) -> dict[str, Any]:
+    def step_metrics(self, rows, rollouts, scores, advantages, stats) -> dict[str, Any]:
         g = self.cfg.rollout.num_generations
         lengths = [len(r.completion_ids) for r in rollouts]
         total = torch.tensor(scores.total).view(-1, g)
         zero_std = float((total.nan_to_num(0).std(-1, unbiased=False) < 1e-8).float().mean())
+        first = scores.per_function[self.reward_fns[0].name]  # the first reward is the correctness reward
+        levels = [rows[r.prompt_index].get("level") for r in rollouts] if "level" in rows[0] else None
+        words = self.cfg.logging.reflection_words
         return {
             **scoring.summarise(scores),
+            **reasoning.step_metrics([r.text for r in rollouts], lengths, first, levels, words),
             "reward/std": float(torch.tensor(scores.total).nan_to_num(0).std()),
             "length/mean": mean(lengths),
             "length/max": max(lengths),
@@ -349,8 +355,37 @@ class Trainer:
         self.stop_signal = name
         print(f"\nr1train: {name} received; finishing step {self.step_index + 1}, then saving a checkpoint", flush=True)
 
+    def held_out(self) -> dict[str, Any] | None:
+        """Accuracy, length, think and reflection rate of the current policy on the held-out problems."""
+        rows = self.prompts.held_out[: self.cfg.train.eval_size]
+        if not rows or not self.accelerator.is_main_process:
+            return None
+        return summary.evaluate_held_out(self.engine, self.tokenizer, rows, self.cfg)
+
+    def before_training(self) -> dict[str, Any] | None:
+        """The held-out figures before any update (saved, so a resumed run compares with the real start)."""
+        path = self.out / "held_out_before.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        before = self.held_out() if self.step_index == 0 else None
+        if before is not None:
+            path.write_text(json.dumps(before, default=str))
+        return before
+
+    def after_training(self, before: dict[str, Any] | None, wall_s: float) -> None:
+        """summary.json and the before/after table, and curves.png from metrics.jsonl."""
+        if not self.accelerator.is_main_process:
+            return
+        if before is not None:
+            after = self.held_out()
+            if after is not None:
+                print(summary.write_summary(self.out, before, after, self.step_index, wall_s))
+        plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
+
     def run(self) -> RunResult:
         cfg = self.cfg
+        t0 = time.perf_counter()
+        before = self.before_training()
         progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -360,6 +395,8 @@ class Trainer:
                 save_every = cfg.train.save_every
                 if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
                     path = self.save_checkpoint()
+                    if self.accelerator.is_main_process:  # people would rather look than read
+                        plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
                     if self.stop_signal:
                         raise Stopped(self.stop_signal, self.step_index, path)
         finally:
@@ -367,6 +404,7 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         self.save_final()
+        self.after_training(before, time.perf_counter() - t0)
         self.tracker.finish()
         close = getattr(self.engine, "close", None)
         if callable(close):
