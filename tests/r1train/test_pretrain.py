@@ -14,6 +14,10 @@ from r1train.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = ROOT / "r1train" / "assets" / "pocket-base"
+needs_asset = pytest.mark.skipif(
+    not (ASSET / "model.safetensors").is_file(),
+    reason="the pocket base checkpoint is not built yet: r1train pretrain recipes/pocket-base.yaml",
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +86,7 @@ def test_tiny_pretraining_is_reproducible(tmp_path: Path) -> None:
         pretrain.main([str(ROOT / "recipes" / "pocket-base.yaml"), f"train.output_dir={a}"])
 
 
+@needs_asset
 def test_shipped_base_is_small_and_loads() -> None:
     from r1train.config import ModelConfig
     from r1train.models import load_model, load_tokenizer, resolve_source
@@ -95,6 +100,7 @@ def test_shipped_base_is_small_and_loads() -> None:
     assert tok.convert_tokens_to_ids("<think>") < model.config.vocab_size
 
 
+@needs_asset
 def test_shipped_base_thinks_rarely_but_well() -> None:
     """The base's defining gap on 48 held-out problems: sampled, it rarely thinks; made to think, it is
     far more accurate than made to answer directly (figures recorded at pretraining: see README)."""
