@@ -154,9 +154,14 @@ def _gathered(params: list[torch.Tensor]) -> Iterator[None]:
 
 
 def _full(t: torch.Tensor) -> torch.Tensor:
-    """FSDP2 DTensor shard -> the full tensor (an all-gather); plain tensors unchanged."""
+    """FSDP2 DTensor shard -> the full tensor (an all-gather); plain tensors unchanged.
+
+    A ZeRO-3 parameter (inside ``_gathered``) is copied: DeepSpeed frees or reuses the gathered storage
+    when the module is partitioned again, and an engine may still hold the tensor then."""
     full = getattr(t, "full_tensor", None)
-    return full() if callable(full) else t
+    if callable(full):
+        return full()
+    return t.detach().clone() if hasattr(t, "ds_id") else t
 
 
 def _hf_name(name: str) -> str:
