@@ -28,6 +28,7 @@ from torch import Tensor
 from r1train import grpo, losses
 from r1train.batch import MicroBatch
 from r1train.config import Config
+from r1train.distributed import micro_batch
 from r1train.profile import StageTimer, maybe_stage
 
 # statistics summed over micro-batches, iterations and ranks (``max`` ones take the maximum instead)
@@ -115,7 +116,8 @@ def update_policy(
                         raise RuntimeError("algorithm.entropy_coef needs the policy's entropy with gradient (r1train/logprobs.py)")
                     per_token = per_token - algo.entropy_coef * entropy
                 loss = grpo.aggregate(per_token, mask, algo.loss_agg, total_tokens, total_seqs, cfg.rollout.max_new_tokens)
-                accelerator.backward(loss * world)
+                with micro_batch(accelerator, last=i == len(batches) - 1):  # DeepSpeed steps only after the last
+                    accelerator.backward(loss * world)
                 _accumulate(sums, loss, s, mask, logp, old_logp, entropy, kl, weights, mb, algo, first=iteration == 0)
         with maybe_stage(timer, "optimizer"):
             grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.optim.max_grad_norm)
