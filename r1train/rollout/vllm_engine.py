@@ -21,8 +21,9 @@ Cost of reproducible sampling: the trainer passes one seed per prompt (``Samplin
 vLLM samples every seeded request with its own ``torch.Generator``, one row at a time (its sampler loops
 over them, and on CUDA leaves the FlashInfer sampling kernel for the native one). Measured on 2 loaded
 CPU cores with a 104-token vocabulary, vLLM's ``random_sample`` for 128 rows took 2.3 ms per decode step
-unseeded and 5.2 ms with 128 seeded rows: about +0.4 s on a 128-token batch, the main part of the
-rollout stage's distance from raw unseeded vLLM (``r1train bench rollout``).
+unseeded and 5.2 ms with 128 seeded rows: about +0.4 s on a 128-token batch in the trainer's rollout
+stage. (``r1train bench rollout`` passes no prompt seeds on either side, so its ratio leaves this out:
+there both sides submit identical requests and differ only by building ``Rollout`` records.)
 
 Multi-GPU (CUDA): with ``tensor_parallel_size > 1`` each group of that many training ranks shares one
 engine through vLLM's ``external_launcher`` executor; their prompts are gathered so every rank of the
