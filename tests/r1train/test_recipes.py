@@ -57,7 +57,7 @@ def test_recipe_checks(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "is valid" in capsys.readouterr().out
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
     assert "GPU" in header or "CPU" in header  # which hardware it expects
-    assert "Expect" in header  # what result it should reach
+    assert "Expect" in header or "Target" in header  # what result it should reach
 
 
 def _one_step_overrides(path: Path, tmp_path: Path) -> list[str]:
