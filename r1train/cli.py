@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("name", nargs="?", help="benchmark name")
     b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (try NAME --help)")
 
+    pt = sub.add_parser("pretrain", help="pretrain a tiny base model on a synthetic corpus (the pocket lab)", add_help=False)
+    pt.add_argument("args", nargs=argparse.REMAINDER, help="RECIPE [section.key=value …] (try pretrain --help)")
+
     pl = sub.add_parser("plan", help="estimate GPU memory per device for a recipe", add_help=False)
     pl.add_argument("args", nargs=argparse.REMAINDER, help="RECIPE [overrides] --gpus N --gpu-mem G (try plan --help)")
 
@@ -75,9 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_check(recipe: str, overrides: list[str]) -> int:
     import yaml
 
+    from r1train import pretrain
     from r1train.config import load_recipe
     from r1train.scoring import load
 
+    if pretrain.is_pretrain_recipe(recipe):
+        print(pretrain.check(recipe, overrides))
+        print(f"r1train: {recipe} is valid")
+        return 0
     cfg = load_recipe(recipe, overrides)
     load(cfg.rewards)  # reward names resolve
     from r1train import grpo
@@ -143,19 +151,44 @@ def cmd_serve(args: list[str]) -> int:
     return int(serve.main(list(args)) or 0)
 
 
+def _pretrain(args: list[str]) -> int:
+    from r1train import pretrain
+
+    return int(pretrain.main(args) or 0)
+
+
+def _plan(args: list[str]) -> int:
+    from r1train import plan
+
+    return int(plan.main(args) or 0)
+
+
+def _eval(argv: list[str]) -> int:
+    from eval.cli import main as eval_main
+
+    return int(eval_main(argv) or 0)
+
+
+# Commands with parsers of their own: everything after the command name is theirs (their --help too).
+PASSTHROUGH = {
+    "bench": lambda args: cmd_bench(args[0] if args else None, args[1:]),
+    "serve": cmd_serve,
+    "pretrain": _pretrain,
+    "plan": _plan,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("eval", "compare"):  # eval's own parser (its --help and --list must work)
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        from eval.cli import main as eval_main
-
-        return eval_main(argv)
-    parser = build_parser()
-    ns = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every weight reload at INFO
     try:
+        if argv and argv[0] in ("eval", "compare"):
+            return _eval(argv)  # eval's CLI takes the command name itself
+        if argv and argv[0] in PASSTHROUGH:
+            return PASSTHROUGH[argv[0]](argv[1:])
+        parser = build_parser()
+        ns = parser.parse_args(argv)
         if ns.command == "train":
             return cmd_train(ns.recipe, ns.overrides)
         if ns.command == "check":
@@ -164,14 +197,6 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_recipes()
         if ns.command == "rewards":
             return cmd_rewards()
-        if ns.command == "bench":
-            return cmd_bench(ns.name, ns.args)
-        if ns.command == "serve":
-            return cmd_serve(ns.args)
-        if ns.command == "plan":
-            from r1train import plan
-
-            return plan.main(list(ns.args))
         parser.print_help()
         return 0
     except UserError as err:

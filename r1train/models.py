@@ -1,7 +1,7 @@
 """Load the policy: any causal LM through ``AutoModelForCausalLM.from_pretrained``, with its tokenizer.
 
 ``model.name_or_path`` is a hub id (``Qwen/Qwen2.5-Math-1.5B``), a local directory (a checkpoint, or a
-training output directory), or ``tiny:<size>`` (built once by :mod:`r1train.tiny` and then loaded from
+training output directory), ``pocket-base`` (the pocket lab's shipped base), or ``tiny:<size>`` (built once by :mod:`r1train.tiny` and then loaded from
 disk through the very same path). An unreachable hub id (offline, typo) is a one-sentence error.
 """
 
@@ -28,6 +28,8 @@ class ModelSource:
 def resolve_source(cfg: ModelConfig) -> ModelSource:
     """Map ``tiny:<size>`` to its cache directory, a training output dir to its final model, else as is."""
     name = cfg.name_or_path
+    if name == "pocket-base":  # the pocket lab's shipped base checkpoint
+        return ModelSource(str(Path(__file__).parent / "assets" / "pocket-base"))
     if name.startswith("tiny:"):
         from r1train.tiny import materialise
 

@@ -55,3 +55,13 @@ def test_existing_run_is_never_overwritten(tmp_path: Path, capsys) -> None:
     assert code == 2
     assert "already holds another run" in capsys.readouterr().err
     assert (out / "metrics.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_commands_with_their_own_parsers_show_their_help(capsys) -> None:
+    for command in ("pretrain", "plan", "serve", "eval"):
+        try:
+            code = main([command, "--help"])
+        except SystemExit as exc:
+            code = exc.code
+        assert code == 0, command
+        assert f"r1train {command}" in capsys.readouterr().out
