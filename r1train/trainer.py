@@ -187,6 +187,7 @@ class Trainer:
         t2 = time.perf_counter()
         advantages = self.advantages(rollouts, scores)
         stats = self.update(rollouts, advantages, scores, timer, ref) | sampling
+        self.count_bad_step(stats)
         t3 = time.perf_counter()
         self.state.step += 1
         sync_s = sync_ahead_s if self.cfg.rollout.async_generation else self.sync()
@@ -278,6 +279,16 @@ class Trainer:
             )
         if self.cfg.algorithm.dynamic_sampling:
             raise UserError("rollout.async_generation does not combine with algorithm.dynamic_sampling; turn one off")
+
+    def count_bad_step(self, stats: dict[str, float]) -> None:
+        """A step whose loss or gradient was not finite was skipped; too many in a run stop it."""
+        self.state.bad_steps += int(stats.get("bad_step", 0.0))
+        stats["bad_steps"] = float(self.state.bad_steps)
+        if self.state.bad_steps > self.cfg.train.max_bad_steps:
+            raise UserError(
+                f"{self.state.bad_steps} steps had a non-finite loss or gradient and were skipped (train.max_bad_steps="
+                f"{self.cfg.train.max_bad_steps}); lower optim.lr, check the rewards, or raise train.max_bad_steps"
+            )
 
     def evaluate(self) -> dict[str, float]:
         """Benchmarks of ``eval.benchmarks`` with the live policy through the rollout engine (every process

@@ -95,6 +95,7 @@ def update_policy(
             else:  # computed before the keep mask was known: zero where this batch has no loss token
                 ref = [r.to(accelerator.device) * mb.loss_mask for r, mb in zip(ref_logprobs, batches, strict=True)]
     sums = dict.fromkeys(SUMS + MAXES, 0.0) | {"ratio/max": -math.inf, "ratio/-min": -math.inf}
+    bad_steps = 0
     for iteration in range(algo.iterations):
         for i, mb in enumerate(batches):
             with maybe_stage(timer, "forward_backward"):
@@ -121,11 +122,17 @@ def update_policy(
                 _accumulate(sums, loss, s, mask, logp, old_logp, entropy, kl, weights, mb, algo, first=iteration == 0)
         with maybe_stage(timer, "optimizer"):
             grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.optim.max_grad_norm)
-            sums["grad_norm"] += float(grad_norm) / world  # the same on every rank; the reduction sums ranks
-            optimizer.step()
+            finite = grad_norm is None or math.isfinite(float(grad_norm))  # the same verdict on every rank
+            if finite:
+                sums["grad_norm"] += float(grad_norm) / world  # the same on every rank; the reduction sums ranks
+                optimizer.step()
+            else:  # a non-finite loss or gradient: skip the update, keep the weights; the trainer counts it
+                bad_steps += 1
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-    return _finish(sums, accelerator, total_tokens, algo, kl_in_loss, reference, scheduler.get_last_lr()[0])
+    stats = _finish(sums, accelerator, total_tokens, algo, kl_in_loss, reference, scheduler.get_last_lr()[0])
+    stats["bad_step"] = float(bad_steps > 0)
+    return stats
 
 
 @torch.no_grad()

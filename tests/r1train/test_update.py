@@ -40,10 +40,20 @@ class ToyPolicy(nn.Module):
         return logp * m, entropy * m
 
 
+class GradientState:
+    """accelerate's gradient state, as far as the update touches it (the micro-batch boundary flag)."""
+
+    sync_gradients = True
+
+    def _set_sync_gradients(self, value: bool) -> None:
+        self.sync_gradients = value
+
+
 class OneProcess:
     device = torch.device("cpu")
     num_processes = 1
     process_index = 0
+    gradient_state = GradientState()
 
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
@@ -207,3 +217,36 @@ def test_entropy_bonus_raises_entropy() -> None:
     first = update_policy(policy, opt, sched, OneProcess(), batches, cfg)["entropy"]
     second = update_policy(policy, opt, sched, OneProcess(), batches, cfg)["entropy"]
     assert second > first
+
+
+def test_non_finite_gradient_skips_the_update_and_is_counted() -> None:
+    cfg = config(loss_agg="token_mean")
+    policy = ToyPolicy()
+    before = copy.deepcopy(policy.state_dict())
+    rollouts = make_rollouts()
+    adv = torch.tensor([1.0, float("nan"), 0.25, -1.0, 2.0, 0.0, -0.75, 0.5])  # one NaN poisons the loss
+    batches = micro_batches(rollouts, adv, 4, pad_id=0, keep=torch.ones(8, dtype=torch.bool))
+    opt = torch.optim.SGD(policy.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    stats = update_policy(policy, opt, sched, OneProcess(), batches, cfg, None)
+    assert stats["bad_step"] == 1.0
+    after = policy.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights untouched
+    assert all(p.grad is None for p in policy.parameters())  # and no stale gradient left behind
+    good = update_policy(policy, opt, sched, OneProcess(), micro_batches(rollouts, adv.nan_to_num(0.0), 4, 0), cfg, None)
+    assert good["bad_step"] == 0.0
+
+
+def test_trainer_stops_after_too_many_bad_steps() -> None:
+    from r1train.checkpoint import TrainState
+    from r1train.errors import UserError
+    from r1train.trainer import Trainer
+
+    trainer = Trainer.__new__(Trainer)  # only the counting logic, no model needed
+    trainer.cfg = build_config({"model": {"name_or_path": "x"}, "data": {"source": "y"}, "train": {"max_bad_steps": 1}}, "t")
+    trainer.state = TrainState(step=0, batches_consumed=0)
+    stats = {"bad_step": 1.0}
+    trainer.count_bad_step(stats)
+    assert stats["bad_steps"] == 1.0
+    with pytest.raises(UserError, match="2 steps had a non-finite loss or gradient.*max_bad_steps=1"):
+        trainer.count_bad_step({"bad_step": 1.0})
