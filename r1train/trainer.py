@@ -279,6 +279,15 @@ class Trainer:
             )
         if self.cfg.algorithm.dynamic_sampling:
             raise UserError("rollout.async_generation does not combine with algorithm.dynamic_sampling; turn one off")
+        from r1train.rollout.vllm_engine import VLLMEngine
+
+        if isinstance(self.engine, VLLMEngine) and not self.engine.on_cuda:
+            # measured: the in-process CPU engine generating on a second thread while this one trains
+            # ended the process with heap corruption (bench step --async-too); use vllm-server there
+            raise UserError(
+                "rollout.async_generation is not supported with the in-process vllm engine on CPU; use "
+                "rollout.engine=vllm-server or turn async_generation off"
+            )
 
     def count_bad_step(self, stats: dict[str, float]) -> None:
         """A step whose loss or gradient was not finite was skipped; too many in a run stop it."""
