@@ -414,6 +414,7 @@ class Trainer:
                 progress.update(row.get("reward") or 0.0, row.get("length/mean") or 0.0)
                 save_every = cfg.train.save_every
                 if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
+                    self.wait_for_ahead()  # async generation: the engine and RNG settle before saving
                     path = self.save_checkpoint()
                     if self.accelerator.is_main_process:  # people would rather look than read
                         plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
@@ -423,6 +424,7 @@ class Trainer:
             progress.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        self.wait_for_ahead()
         self.save_final()
         self.after_training(before, time.perf_counter() - t0)
         self.tracker.finish()
