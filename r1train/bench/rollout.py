@@ -97,11 +97,14 @@ def main(argv: list[str]) -> int:
     raw(), ours()  # warm-up: first calls build kernels and caches
     raw_times, our_times = [], []
     rollouts: list[Any] = []
-    for _ in range(args.repeats):
-        t, _ = _median_time(raw, 1)
-        raw_times.append(t)
-        t, rollouts = _median_time(ours, 1)
-        our_times.append(t)
+    for i in range(args.repeats):  # ABBA order: neither side always runs second (GC, caches, load drift)
+        for side in ("raw", "ours") if i % 2 == 0 else ("ours", "raw"):
+            if side == "raw":
+                t, _ = _median_time(raw, 1)
+                raw_times.append(t)
+            else:
+                t, rollouts = _median_time(ours, 1)
+                our_times.append(t)
     t_raw, t_ours = statistics.median(raw_times), statistics.median(our_times)
     tokens = sum(len(r.completion_ids) for r in rollouts)
 
