@@ -13,44 +13,14 @@ Per stage, against a plain one-process run A of the tiny recipe on the same GPU 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
-
-
-def write_recipe(tmp_path: Path) -> Path:
-    data = {
-        "model": {"name_or_path": "tiny:1m", "dtype": "float32"},
-        "data": {"source": "synthetic:copy", "template": "pocket", "task": {"train_size": 64, "eval_size": 4}},
-        "rollout": {"engine": "vllm", "prompts_per_step": 4, "num_generations": 4, "max_new_tokens": 8},
-        "rewards": [{"name": f"{HERE / 'reward_fixtures.py'}:digits"}],
-        "optim": {"lr": 1.0e-2},
-        "train": {"steps": 2, "seed": 5, "micro_batch_size": 3, "save_every": 1, "keep_last": 0},
-        "logging": {"progress": False},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def run(cmd: list[str], cache: Path) -> None:
-    env = {**os.environ, "R1TRAIN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
-    assert out.returncode == 0, out.stderr[-4000:]
-
-
-def rows(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+from .multiprocess import TRAIN, accelerate_train, rows, run, write_recipe
 
 
 def assert_close_weights(a: Path, b: Path, atol: float) -> None:
@@ -64,16 +34,14 @@ def assert_close_weights(a: Path, b: Path, atol: float) -> None:
 @pytest.mark.parametrize("stage", [2, 3])
 def test_zero_matches_one_process_and_resumes(tmp_path: Path, stage: int) -> None:
     pytest.importorskip("deepspeed")
-    recipe = write_recipe(tmp_path)
+    recipe = write_recipe(tmp_path, model={"dtype": "float32"})
     cache = Path(os.environ["R1TRAIN_CACHE"])
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    run([sys.executable, "-m", "r1train", "train", str(recipe), f"train.output_dir={a}"], cache)
+    run([*TRAIN, str(recipe), f"train.output_dir={a}"], cache, timeout=1200)
 
-    procs = str(min(2, torch.cuda.device_count()))
-    config = REPO / "recipes" / "accelerate" / f"zero{stage}.yaml"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", procs]
-    launch += ["--mixed_precision", "no", "--main_process_port", str(29590 + stage), "-m", "r1train", "train", str(recipe)]
-    run([*launch, f"train.output_dir={b}", "train.steps=1"], cache)
+    procs = min(2, torch.cuda.device_count())
+    launch = [*accelerate_train(29590 + stage, procs, config=f"zero{stage}.yaml"), str(recipe)]
+    run([*launch, f"train.output_dir={b}", "train.steps=1"], cache, timeout=1200)
     assert len(rows(b)) == 1
     for key in ("reward", "length/mean", "grad_norm"):
         assert abs(rows(a)[0][key] - rows(b)[0][key]) < 1e-4, key
@@ -83,7 +51,7 @@ def test_zero_matches_one_process_and_resumes(tmp_path: Path, stage: int) -> Non
     assert_close_weights(a / "checkpoints" / "step-000001" / "model", b1 / "model", atol=1e-4)
     assert_close_weights(a / "checkpoints" / "step-000001" / "model", b / "model", atol=1e-4)
 
-    run([*launch, f"train.output_dir={c}", f"train.resume={b1}"], cache)
+    run([*launch, f"train.output_dir={c}", f"train.resume={b1}"], cache, timeout=1200)
     assert [r["step"] for r in rows(c)] == [2]
     for key in ("reward", "length/mean"):
         assert abs(rows(a)[1][key] - rows(c)[0][key]) < 1e-4, key

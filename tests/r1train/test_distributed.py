@@ -3,20 +3,16 @@ parameters as one process with the same global batch; metrics are reduced and lo
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
-import yaml
 from safetensors.torch import load_file
 
 from r1train.distributed import combine
 
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
+from .multiprocess import TRAIN, accelerate_train, rows, run, write_recipe
+
 
 
 def test_combine_rules() -> None:
@@ -27,38 +23,14 @@ def test_combine_rules() -> None:
     assert combine("reward", [float("nan"), 0.5]) == 0.5
 
 
-def write_recipe(tmp_path: Path) -> Path:
-    data = {
-        "model": {"name_or_path": "tiny:1m"},
-        "data": {"source": "synthetic:copy", "template": "pocket", "task": {"train_size": 64, "eval_size": 4}},
-        "rollout": {"engine": "vllm", "prompts_per_step": 4, "num_generations": 4, "max_new_tokens": 8},
-        "rewards": [{"name": f"{HERE / 'reward_fixtures.py'}:digits"}],
-        "optim": {"lr": 1.0e-2},
-        "train": {"steps": 1, "seed": 5, "micro_batch_size": 3, "save_every": 0},
-        "logging": {"progress": False},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def run(cmd: list[str], cache: Path) -> None:
-    env = {**os.environ, "R1TRAIN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-
-
 def test_two_processes_make_the_same_first_update_as_one(tmp_path: Path) -> None:
-    recipe = write_recipe(tmp_path)
+    recipe = write_recipe(tmp_path, steps=1, save_every=0)
     cache = Path(os.environ["R1TRAIN_CACHE"])
     one, two = tmp_path / "one", tmp_path / "two"
-    run([sys.executable, "-m", "r1train", "train", str(recipe), f"train.output_dir={one}"], cache)
-    accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    accelerate += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29561"]
-    run([*accelerate, "-m", "r1train", "train", str(recipe), f"train.output_dir={two}"], cache)
+    run([*TRAIN, str(recipe), f"train.output_dir={one}"], cache)
+    run([*accelerate_train(29561), str(recipe), f"train.output_dir={two}"], cache)
 
-    rows_one = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
-    rows_two = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    rows_one, rows_two = rows(one), rows(two)
     assert len(rows_two) == 1  # logged once, not once per process
     for key in ("reward", "length/mean", "loss"):
         assert abs(rows_one[0][key] - rows_two[0][key]) < 1e-5, key

@@ -13,53 +13,17 @@ after each):
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
 from r1train.errors import UserError
 
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
+from .multiprocess import TRAIN, accelerate_train, rows, run, write_recipe
 
-
-def write_recipe(tmp_path: Path) -> Path:
-    data = {
-        "model": {"name_or_path": "tiny:1m"},  # tied embeddings: FSDP2 must keep lm_head = embed_tokens
-        "data": {"source": "synthetic:copy", "template": "pocket", "task": {"train_size": 64, "eval_size": 4}},
-        # vllm: per-prompt sampling seeds make rollouts independent of the process split
-        "rollout": {"engine": "vllm", "prompts_per_step": 4, "num_generations": 4, "max_new_tokens": 8},
-        "rewards": [{"name": f"{HERE / 'reward_fixtures.py'}:digits"}],
-        "optim": {"lr": 1.0e-2},
-        "train": {"steps": 2, "seed": 5, "micro_batch_size": 3, "save_every": 1, "keep_last": 0},
-        "logging": {"progress": False},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def run(cmd: list[str], cache: Path) -> None:
-    env = {**os.environ, "R1TRAIN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-
-
-def fsdp2(port: int) -> list[str]:
-    config = REPO / "recipes" / "accelerate" / "fsdp2.yaml"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", "2"]
-    return [*launch, "--mixed_precision", "no", "--main_process_port", str(port), "-m", "r1train", "train"]
-
-
-def rows(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def weights(directory: Path) -> dict[str, torch.Tensor]:
@@ -90,10 +54,10 @@ def test_fsdp2_two_processes_match_one_and_resume_across_process_counts(tmp_path
     recipe = write_recipe(tmp_path)
     cache = Path(os.environ["R1TRAIN_CACHE"])
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    run([sys.executable, "-m", "r1train", "train", str(recipe), f"train.output_dir={a}"], cache)  # builds tiny:1m
+    run([*TRAIN, str(recipe), f"train.output_dir={a}"], cache)  # builds tiny:1m
     a1 = a / "checkpoints" / "step-000001"
 
-    run([*fsdp2(29571), str(recipe), f"train.output_dir={b}", "train.steps=1"], cache)
+    run([*accelerate_train(29571, config="fsdp2.yaml"), str(recipe), f"train.output_dir={b}", "train.steps=1"], cache)
     assert len(rows(b)) == 1  # logged once, not once per process
     for key in ("reward", "length/mean", "grad_norm"):
         assert abs(rows(a)[0][key] - rows(b)[0][key]) < 1e-5, key
@@ -106,7 +70,7 @@ def test_fsdp2_two_processes_match_one_and_resume_across_process_counts(tmp_path
     assert_same_weights(weights(a1 / "model"), weights(b1 / "model"))
     assert_same_optimizer(a1 / "optimizer.pt", b1 / "optimizer.pt")  # gathered from two shards
 
-    run([*fsdp2(29572), str(recipe), f"train.output_dir={c}", f"train.resume={a1}"], cache)
+    run([*accelerate_train(29572, config="fsdp2.yaml"), str(recipe), f"train.output_dir={c}", f"train.resume={a1}"], cache)
     assert [r["step"] for r in rows(c)] == [2]
     for key in ("reward", "length/mean", "grad_norm"):  # same rollouts: the engine got the restored weights
         assert abs(rows(a)[1][key] - rows(c)[0][key]) < 1e-5, key
