@@ -61,6 +61,20 @@ def addition_work(row: dict[str, Any]) -> str:
     return ",".join(steps)
 
 
+@register("sum")
+def sum_work(row: dict[str, Any]) -> str:
+    """Running sums, one addition of two numbers per step; the last result is the answer.
+
+    ``"23+45+67+89"`` -> ``"23+45=68,68+67=135,135+89=224"`` (answer 224, a copy of the last result).
+    """
+    nums = str(row["question"]).split("+")
+    steps, total = [], int(nums[0])
+    for x in nums[1:]:
+        steps.append(f"{total}+{x}={total + int(x)}")
+        total += int(x)
+    return ",".join(steps)
+
+
 @register("multiplication")
 def multiplication_work(row: dict[str, Any]) -> str:
     """Partial products of ``a*b`` by the digits of ``b`` (right to left), then their running sum.

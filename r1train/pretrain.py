@@ -315,6 +315,8 @@ def measure_base(model: Any, tokenizer: Any, cfg: PretrainConfig) -> dict[str, A
         "sampled": sampled,
         "accuracy_forced_direct": direct["accuracy"],
         "accuracy_forced_think": think["accuracy"],
+        "accuracy_forced_direct_by_level": direct.get("accuracy_by_level", {}),
+        "accuracy_forced_think_by_level": think.get("accuracy_by_level", {}),
     }
 
 

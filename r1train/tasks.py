@@ -5,8 +5,8 @@ Train and held-out rows come from disjoint seeds and the held-out questions neve
 A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with at least ``question`` and
 ``answer`` (more columns are allowed, e.g. ``level``).
 
-Tasks: ``addition``, ``multiplication`` (the pocket lab's arithmetic), ``copy`` (smoke tests) and
-``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
+Tasks: ``sum`` (the pocket lab's task: several numbers added at once), ``addition``, ``multiplication``,
+``copy`` (smoke tests) and ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
 """
 
 from __future__ import annotations
@@ -36,6 +36,19 @@ def addition(rng: random.Random, digits: int = 3, min_digits: int = 1) -> dict[s
     a = rng.randint(0 if da == 1 else 10 ** (da - 1), 10**da - 1)
     b = rng.randint(0 if db == 1 else 10 ** (db - 1), 10**db - 1)
     return {"question": f"{a}+{b}", "answer": str(a + b), "level": max(da, db)}
+
+
+@register("sum")
+def sum_terms(rng: random.Random, digits: int = 2, min_terms: int = 2, terms: int = 5) -> dict[str, Any]:
+    """``a+b+c…``: between ``min_terms`` and ``terms`` numbers of ``digits`` digits; level = how many numbers.
+
+    Adding two numbers is one local step; adding five at once needs every column's carry from four
+    numbers together, which a tiny model rarely gets right without writing the running sums down.
+    """
+    n = rng.randint(min_terms, terms)
+    low = 10 ** (digits - 1) if digits > 1 else 0
+    nums = [rng.randint(low, 10**digits - 1) for _ in range(n)]
+    return {"question": "+".join(map(str, nums)), "answer": str(sum(nums)), "level": n}
 
 
 @register("copy")

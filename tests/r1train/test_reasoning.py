@@ -59,6 +59,22 @@ def test_addition_work_by_hand() -> None:
     assert corpus.addition_work({"question": "95+7"}) == "5+7+0=12,9+0+1=10"
 
 
+def test_sum_work_by_hand() -> None:
+    # 23+45=68, 68+67=135, 135+89=224: one two-number addition per step, the last result is the answer
+    assert corpus.sum_work({"question": "23+45+67+89"}) == "23+45=68,68+67=135,135+89=224"
+    assert corpus.sum_work({"question": "10+90"}) == "10+90=100"
+
+
+def test_sum_task_rows_by_hand() -> None:
+    rows = [tasks.sum_terms(random.Random(s), digits=2, min_terms=2, terms=5) for s in range(200)]
+    for row in rows:
+        nums = [int(x) for x in row["question"].split("+")]
+        assert row["level"] == len(nums) and 2 <= len(nums) <= 5
+        assert all(10 <= x <= 99 for x in nums) and row["answer"] == str(sum(nums))
+    assert {r["level"] for r in rows} == {2, 3, 4, 5}
+    assert tasks.sum_terms(random.Random(0), digits=1, min_terms=3, terms=3)["level"] == 3
+
+
 def test_multiplication_work_by_hand() -> None:
     # 47*38 = 47*8 + 47*30 = 376 + 1410 = 1786
     assert corpus.multiplication_work({"question": "47*38"}) == "47*8=376,47*30=1410,376+1410=1786"
