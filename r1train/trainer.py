@@ -22,7 +22,7 @@ import torch
 
 from r1train import checkpoint, data, grpo, lora, models, optim, outputs, plots, reasoning, scoring, summary
 from r1train import dynamic_sampling, reference
-from r1train.batch import loss_keep, micro_batches
+from r1train.batch import loss_keep, micro_batches, token_budget
 from r1train.config import Config
 from r1train.distributed import after_prepare, check_supported, make_accelerator, reduce_metrics
 from r1train.errors import UserError
@@ -162,11 +162,16 @@ class Trainer:
     ) -> dict[str, float]:
         # unverifiable samples (and, with mask_truncated, cut-off ones) stay out of the loss
         keep = loss_keep(rollouts, torch.tensor(scores.total), self.cfg.algorithm.mask_truncated)
-        batches = micro_batches(rollouts, advantages, self.cfg.train.micro_batch_size, self.tokenizer.pad_token_id, keep)
+        batches = self.micro_batches(rollouts, advantages, keep)
         acc, cfg = self.accelerator, self.cfg
         if cfg.rollout.async_generation and cfg.algorithm.rollout_is == "off":  # one step off-policy: correct it
             cfg = replace(cfg, algorithm=replace(cfg.algorithm, rollout_is="token_truncate"))
         return update_policy(self.policy, self.optimizer, self.scheduler, acc, batches, cfg, self.reference, timer, ref)
+
+    def micro_batches(self, rollouts: list[Rollout], advantages: torch.Tensor, keep: torch.Tensor | None = None) -> list[Any]:
+        acc, t = self.accelerator, self.cfg.train
+        cap = token_budget(t.micro_batch_tokens, acc.device.type, acc.num_processes)
+        return micro_batches(rollouts, advantages, t.micro_batch_size, self.tokenizer.pad_token_id, keep, cap)
 
     def sync(self, force: bool = False) -> float:
         """Push the new weights to the rollout engine (every ``rollout.sync_every`` steps); seconds spent."""
@@ -234,8 +239,7 @@ class Trainer:
                 return self.score(rows, rollouts), None
         future = _background("r1train-score").submit(self.score, rows, rollouts)
         with timer.stage("ref_logprobs"):
-            pad = self.tokenizer.pad_token_id
-            batches = micro_batches(rollouts, torch.zeros(len(rollouts)), self.cfg.train.micro_batch_size, pad)
+            batches = self.micro_batches(rollouts, torch.zeros(len(rollouts)))  # the update's grouping
             ref = self.reference.logprobs([mb.to(self.accelerator.device) for mb in batches], self.cfg.rollout.temperature)
         with timer.stage("reward"):
             return future.result(), ref
