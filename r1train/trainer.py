@@ -123,13 +123,18 @@ class Trainer:
         return self.engine.generate(prompt_ids, self.sampling(len(rows)))
 
     def sampling(self, n_prompts: int) -> Any:
-        """Seeds derived from (train seed, batch number, global prompt index): a prompt's samples are the
-        same whichever process draws it and after a resume, so runs shard and resume reproducibly."""
+        """Seeds derived from (train seed, batch number[, global prompt index]): the same after a resume;
+        with ``rollout.seeding: prompt`` one per prompt, so a prompt's samples are also the same whichever
+        process draws it (always so with tensor parallelism, whose ranks must sample alike, and with
+        async generation, whose thread must not reseed the generator the training thread uses)."""
         batch = self.state.batches_consumed
         base = (self.cfg.train.seed * 1_000_003 + batch * 7919) % 2**31
+        sampling = sampling_from(self.cfg, seed=(base + self.accelerator.process_index) % 2**31)
+        r = self.cfg.rollout
+        if r.seeding == "step" and r.tensor_parallel_size == 1 and not r.async_generation:
+            return sampling
         first = self.accelerator.process_index * n_prompts
-        seeds = tuple((base * 100_003 + first + i) % 2**31 for i in range(n_prompts))
-        return replace(sampling_from(self.cfg, seed=(base + self.accelerator.process_index) % 2**31), prompt_seeds=seeds)
+        return replace(sampling, prompt_seeds=tuple((base * 100_003 + first + i) % 2**31 for i in range(n_prompts)))
 
     def score(self, rows: list[dict[str, Any]], rollouts: list[Rollout]) -> scoring.Scores:
         columns: dict[str, list[Any]] = {}

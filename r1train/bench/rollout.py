@@ -3,21 +3,26 @@
 How much r1train's rollout stage costs on top of vLLM itself, and how long a weight sync takes, measured
 side by side in one process on the same engine, prompts and sampling settings:
 
-- raw: ``vllm.LLM.generate`` on the token ids with the very ``SamplingParams`` the engine builds
-  (sampler logprobs included, since the trainer needs them);
-- r1train: ``engine.generate(prompt_ids, sampling)``, i.e. the same call plus building ``Rollout`` records;
+- raw: ``vllm.LLM.generate`` on the token ids with the ``SamplingParams`` the engine builds but with
+  vLLM's defaults for text and logprobs (``detokenize=True``, a logprob dict per token), as a user of
+  vLLM would call it (sampler logprobs included, since the trainer needs them);
+- r1train: ``engine.generate(prompt_ids, sampling)``: the same call without vLLM's detokenisation (the
+  engine decodes each completion once) and with flat logprobs, plus building ``Rollout`` records;
 - sync: ``sync_weights`` after a real optimizer step (policy update on the generated batch), whose time
   is also reported, so the sync's share of a step (generation + update + sync; rewards excluded) shows.
 
-A fixed per-request seed makes both paths sample the very same tokens; each figure is the median of
+The same seed for the global generator (unseeded requests, as the trainer's default ``rollout.seeding:
+step`` sends them) makes both paths sample the very same tokens; each figure is the median of
 ``--repeats`` alternating runs after one warm-up of each. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
+from dataclasses import replace
 from typing import Any
 
 
@@ -85,11 +90,13 @@ def main(argv: list[str]) -> int:
         print("vLLM is not usable here (see the warning above); nothing to compare")
         return 1
     sampling = sampling_from(cfg, seed=cfg.train.seed, n=args.samples)
-    params = engine.sampling_params(sampling)
+    params = copy.copy(engine.sampling_params(replace(sampling, seed=None)))
+    params.detokenize, params.flat_logprobs = True, False  # vLLM's defaults
     prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
 
     def raw() -> Any:
-        return engine.llm.generate(prompts, params, use_tqdm=False)
+        with engine.global_seed(sampling.seed):
+            return engine.llm.generate(prompts, params, use_tqdm=False)
 
     def ours() -> Any:
         return engine.generate(prompt_ids, sampling)

@@ -62,6 +62,7 @@ def _vllm(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
         max_model_len=min(limit, cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens),
         seed=seed + rank // cfg.rollout.tensor_parallel_size,
         trust_remote_code=cfg.model.trust_remote_code,
+        tokenizer=tokenizer,
     )
     engine.load_weights(policy_weights(model))
     return engine

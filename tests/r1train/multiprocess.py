@@ -18,12 +18,13 @@ TRAIN = [sys.executable, "-m", "r1train", "train"]
 
 
 def write_recipe(tmp_path: Path, model: dict[str, Any] | None = None, **train: Any) -> Path:
-    """tiny:1m on the copy task with the vLLM engine (per-prompt seeds make rollouts independent of the
-    process split) and a digit-fraction reward that gives every group signal; ``train`` keys override."""
+    """tiny:1m on the copy task with the vLLM engine (``rollout.seeding: prompt`` makes rollouts independent
+    of the process split) and a digit-fraction reward that gives every group signal; ``train`` keys override."""
     data = {
         "model": {"name_or_path": "tiny:1m", **(model or {})},
         "data": {"source": "synthetic:copy", "template": "pocket", "task": {"train_size": 64, "eval_size": 4}},
-        "rollout": {"engine": "vllm", "prompts_per_step": 4, "num_generations": 4, "max_new_tokens": 8},
+        "rollout": {"engine": "vllm", "prompts_per_step": 4, "num_generations": 4, "max_new_tokens": 8,
+                    "seeding": "prompt"},
         "rewards": [{"name": f"{HERE / 'reward_fixtures.py'}:digits"}],
         "optim": {"lr": 1.0e-2},
         "train": {"steps": 2, "seed": 5, "micro_batch_size": 3, "save_every": 1, "keep_last": 0, **train},

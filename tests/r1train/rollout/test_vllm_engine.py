@@ -149,3 +149,40 @@ def test_eos_is_kept_and_finishes_with_stop(vllm_engine, model, tokenizer):
     assert r.completion_ids[-1] == tokenizer.eos_token_id
     assert r.finish_reason == "stop"
     assert len(r.logprobs) == len(r.completion_ids)
+
+
+def test_step_seed_repeats_the_samples_and_leaves_the_global_generator_alone(vllm_engine, model, tokenizer):
+    # rollout.seeding: step — unseeded requests, the global generator seeded for the call and restored after
+    sync_weights(vllm_engine, model, step=0, force=True)
+    prompt_ids = _ids(tokenizer)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = vllm_engine.generate(prompt_ids, Sampling(n=3, max_new_tokens=16, temperature=1.0, seed=11))
+    assert torch.equal(torch.get_rng_state(), state)  # the trainer's own random stream is untouched
+    b = vllm_engine.generate(prompt_ids, Sampling(n=3, max_new_tokens=16, temperature=1.0, seed=11))
+    c = vllm_engine.generate(prompt_ids, Sampling(n=3, max_new_tokens=16, temperature=1.0, seed=12))
+    assert [r.completion_ids for r in a] == [r.completion_ids for r in b]
+    assert [r.logprobs for r in a] == [r.logprobs for r in b]
+    assert [r.completion_ids for r in a] != [r.completion_ids for r in c]
+
+
+def test_text_and_logprobs_without_vllm_detokenising_match_vllms_own(vllm_engine, model, tokenizer):
+    # no stop strings: vLLM skips detokenising and returns flat logprobs; the engine decodes the text.
+    # vLLM's defaults (detokenize, a logprob dict per token) on the same seed give the same tokens, text
+    # and logprobs.
+    import copy
+
+    sync_weights(vllm_engine, model, step=0, force=True)
+    prompt_ids = _ids(tokenizer)
+    sampling = Sampling(n=2, max_new_tokens=24, temperature=1.0, seed=5)
+    ours = vllm_engine.generate(prompt_ids, sampling)
+    params = copy.copy(vllm_engine.sampling_params(dataclasses.replace(sampling, seed=None)))
+    assert params.detokenize is False and params.flat_logprobs is True
+    params.detokenize, params.flat_logprobs = True, False
+    with vllm_engine.global_seed(5):
+        raw = vllm_engine.llm.generate([{"prompt_token_ids": p} for p in prompt_ids], params, use_tqdm=False)
+    flat = [out for req in raw for out in req.outputs]
+    assert [r.completion_ids for r in ours] == [list(o.token_ids) for o in flat]
+    assert [r.text for r in ours] == [o.text for o in flat]
+    assert any(r.text for r in ours)
+    assert [r.logprobs for r in ours] == [[s[t].logprob for s, t in zip(o.logprobs, o.token_ids)] for o in flat]
