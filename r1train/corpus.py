@@ -106,6 +106,7 @@ class Document:
     completion: str
     worked: bool
     level: int
+    learn_start: bool = True  # False: the opening <think> token is not learned (the work still is)
 
 
 def build_corpus(
@@ -116,8 +117,14 @@ def build_corpus(
     seed: int,
     holdout_seed: int = 0,
     holdout_size: int = 1024,
+    think_start_fraction: float = 1.0,
 ) -> list[Document]:
     """``size`` seeded documents of ``task``; each is worked with probability ``think_fraction``.
+
+    Of the worked documents, only ``think_start_fraction`` teach the choice to start thinking (their
+    opening ``<think>`` token is learned); the others teach the work alone. The base then knows how to
+    work a problem from many examples yet starts doing so in only about
+    ``f*s / (f*s + 1 - f)`` of its answers (``f`` = think_fraction, ``s`` = think_start_fraction).
 
     Questions of the RL run's held-out set (task ``generate`` with ``holdout_seed``, the RL recipe's
     ``train.seed``, and the first ``holdout_size`` held-out rows) never appear in the corpus, so the
@@ -127,6 +134,8 @@ def build_corpus(
         raise UserError(f"corpus.task {task!r} has no worked-solution writer; use one of {', '.join(sorted(WORKERS))}")
     if not 0.0 <= think_fraction <= 1.0:
         raise UserError(f"corpus.think_fraction is {think_fraction}; it must be between 0 and 1")
+    if not 0.0 <= think_start_fraction <= 1.0:
+        raise UserError(f"corpus.think_start_fraction is {think_start_fraction}; it must be between 0 and 1")
     opts = {k: v for k, v in options.items() if k not in tasks.OPTION_KEYS}
     _, held = tasks.generate(task, {**opts, "train_size": 0, "eval_size": holdout_size}, holdout_seed)
     held_q = {row["question"] for row in held}
@@ -139,6 +148,8 @@ def build_corpus(
             continue
         worked = rng.random() < think_fraction
         work = WORKERS[task](row) if worked else None
+        learn_start = not worked or think_start_fraction >= 1.0 or rng.random() < think_start_fraction
         answer = str(row["answer"])
-        docs.append(Document(str(row["question"]), answer, completion_text(answer, work), worked, int(row.get("level", 0))))
+        level = int(row.get("level", 0))
+        docs.append(Document(str(row["question"]), answer, completion_text(answer, work), worked, level, learn_start))
     return docs

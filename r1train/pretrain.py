@@ -49,6 +49,7 @@ class CorpusConfig:
     options: dict[str, Any] = field(default_factory=lambda: {"digits": 3, "min_digits": 3})
     size: int = 100_000  # documents
     think_fraction: float = 0.15  # share of documents that show the work in <think>…</think>
+    think_start_fraction: float = 1.0  # share of worked documents whose opening <think> token is learned
     template: str = "pocket"  # the prompt template the RL recipe uses (r1train/templates.py)
     holdout_seed: int = 0  # the RL recipe's train.seed: its held-out questions are kept out of the corpus
     holdout_size: int = 1024
@@ -131,6 +132,7 @@ def check(path: str | Path, overrides: list[str] | None = None) -> str:
 class Example:
     ids: list[int]  # prompt + completion + eos
     prompt_len: int
+    learn_start: bool = True  # False: no loss on the first completion token (the opening <think>)
 
 
 def encode(docs: list[Document], tokenizer: Any, template: str) -> list[Example]:
@@ -142,7 +144,7 @@ def encode(docs: list[Document], tokenizer: Any, template: str) -> list[Example]
     for d in docs:
         prompt = tokenizer(fn(d.question, tokenizer, None), add_special_tokens=False)["input_ids"]
         completion = tokenizer(d.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        out.append(Example(prompt + completion, len(prompt)))
+        out.append(Example(prompt + completion, len(prompt), d.learn_start))
     return out
 
 
@@ -161,7 +163,8 @@ def length_grouped_batches(examples: list[Example], batch_size: int, seed: int) 
 
 
 def collate(batch: list[Example], pad_id: int, prompt_loss: bool) -> tuple[Any, Any, Any]:
-    """(input_ids, attention_mask, labels), right-padded; labels are -100 on padding (and the prompt)."""
+    """(input_ids, attention_mask, labels), right-padded; labels are -100 on padding (and the prompt, and
+    the first completion token of an example that does not learn its start)."""
     import torch
 
     width = max(len(e.ids) for e in batch)
@@ -174,6 +177,8 @@ def collate(batch: list[Example], pad_id: int, prompt_loss: bool) -> tuple[Any, 
         mask[row, :n] = 1
         first = 0 if prompt_loss else e.prompt_len
         labels[row, first:n] = ids[row, first:n]
+        if not e.learn_start:
+            labels[row, e.prompt_len] = -100
     return ids, mask, labels
 
 
@@ -227,7 +232,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
     torch.manual_seed(t.seed)
     tokenizer, model = _load(cfg)
     c = cfg.corpus
-    docs = build_corpus(c.task, c.options, c.size, c.think_fraction, t.seed, c.holdout_seed, c.holdout_size)
+    docs = build_corpus(
+        c.task, c.options, c.size, c.think_fraction, t.seed, c.holdout_seed, c.holdout_size, c.think_start_fraction
+    )
     examples = encode(docs, tokenizer, c.template)
     steps = t.steps or math.ceil(len(examples) / t.batch_size)
     params = [p for p in model.parameters() if p.requires_grad]

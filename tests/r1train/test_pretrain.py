@@ -44,6 +44,18 @@ def test_encode_masks_the_prompt(tokenizer) -> None:
     assert int((with_prompt != -100).sum()) == 16
 
 
+def test_hidden_start_is_the_only_unlearned_completion_token(tokenizer) -> None:
+    doc = Document("1+2+3", "6", "<think>1+2=3,3+3=6</think><answer>6</answer>", worked=True, level=3, learn_start=False)
+    (ex,) = pretrain.encode([doc], tokenizer, "pocket")
+    # prompt "Q: 1+2+3\nA:" = 11 tokens; completion: <think>, 11 characters, </think>, <answer>, 6, </answer>, eos = 17
+    assert ex.prompt_len == 11 and len(ex.ids) == 28 and not ex.learn_start
+    _, _, labels = pretrain.collate([ex], tokenizer.pad_token_id, prompt_loss=False)
+    assert int((labels != -100).sum()) == 16  # all completion tokens but the opening <think>
+    assert labels[0, 11] == -100 and labels[0, 12] == ex.ids[12]
+    _, _, with_prompt = pretrain.collate([ex], tokenizer.pad_token_id, prompt_loss=True)
+    assert int((with_prompt != -100).sum()) == 27
+
+
 def test_length_grouped_batches_cover_every_example_once() -> None:
     examples = [pretrain.Example(list(range(n % 7 + 1)), 0) for n in range(100)]
     batches = pretrain.length_grouped_batches(examples, 8, seed=0)

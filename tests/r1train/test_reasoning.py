@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1train import corpus, plots, reasoning, summary, tasks
+from r1train.errors import UserError
 
 
 def test_thinks_needs_a_non_empty_block_closed_by_think_tag() -> None:
@@ -91,6 +92,22 @@ def test_corpus_mix_and_held_out_exclusion() -> None:
     _, held = tasks.generate("addition", {"digits": 3, "min_digits": 3, "train_size": 0, "eval_size": 256}, 0)
     assert not {d.question for d in docs} & {r["question"] for r in held}
     assert docs == corpus.build_corpus("addition", {"digits": 3, "min_digits": 3}, 2000, 0.15, seed=0, holdout_size=256)
+
+
+def test_think_start_fraction_hides_the_choice_not_the_work() -> None:
+    args = ("sum", {"digits": 1, "min_terms": 3, "terms": 8}, 4000, 0.5)
+    docs = corpus.build_corpus(*args, seed=0, holdout_size=64, think_start_fraction=0.2)
+    worked = [d for d in docs if d.worked]
+    assert 0.46 < len(worked) / len(docs) < 0.54  # 50% +- 4 points (sd 0.8)
+    starts = sum(d.learn_start for d in worked) / len(worked)
+    assert 0.16 < starts < 0.24  # 20% of the worked documents (sd 0.9 points)
+    assert all(d.learn_start for d in docs if not d.worked)
+    # with the default 1.0 the corpus is exactly the one built before the option existed
+    plain = corpus.build_corpus(*args, seed=0, holdout_size=64)
+    assert all(d.learn_start for d in plain)
+    assert plain == corpus.build_corpus(*args, seed=0, holdout_size=64, think_start_fraction=1.0)
+    with pytest.raises(UserError, match="think_start_fraction"):
+        corpus.build_corpus(*args, seed=0, think_start_fraction=1.5)
 
 
 def test_countdown_rows_are_solvable_by_their_solution() -> None:
