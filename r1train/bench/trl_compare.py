@@ -1,4 +1,4 @@
-"""``r1train bench trl_compare [--rounds 2 --steps 3 --warmup 1]``: r1train's and TRL's GRPO step time, side by side.
+"""``r1train bench trl_compare [--rounds 2 --steps 3 --warmup 1 --threads 0]``: r1train's and TRL's GRPO step time, side by side.
 
 The same tiny:3m model (a 3.2M-parameter Qwen2 with a character vocabulary, saved once to a directory
 both load), the same prompts (``synthetic:addition``, written to a JSONL both read), the same reward
@@ -12,7 +12,14 @@ TRL is never a dependency of r1train: it lives in a scratch virtual environment,
 included, through a ``.pth`` line, so both sides run the very same torch build). Each side runs in its
 own subprocess; the rounds alternate TRL, r1train, TRL, r1train … so that both see the same minutes of
 a shared machine. Every step's wall time is recorded; the medians of the measured steps (warm-up steps
-dropped in each run) and their ratio are printed with the load average and peak RSS. Asserts nothing.
+dropped in each run) and their ratio are printed with the load average, torch's thread count and peak
+RSS. Asserts nothing.
+
+``--threads N`` sets ``OMP_NUM_THREADS`` for both sides. On a machine another job keeps busy, use fewer
+threads than cores: an OpenMP thread that shares its core with another process holds up every parallel
+region at its barrier, and both sides slow by factors that depend on the number of small operations
+(measured 2026-11-29 on 2 cores beside one or two single-threaded jobs, 2 threads: the same r1train
+code took 52-61 s per step in one run and 8.5-13 s in another half an hour later).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="TRL run + r1train run, alternating, this many times")
     parser.add_argument("--steps", type=int, default=3, help="measured steps per run")
     parser.add_argument("--warmup", type=int, default=1, help="steps per run before measuring")
+    parser.add_argument("--threads", type=int, default=0, help="OMP/torch threads on both sides (0: torch's default)")
     parser.add_argument("--venv", default=str(ROOT / ".venv-bench-trl"), help="scratch environment for TRL")
     parser.add_argument("--worker", choices=["trl", "r1train"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -105,6 +113,8 @@ def _emit(record: dict[str, Any]) -> None:
 
 
 def r1train_worker(args: argparse.Namespace) -> int:
+    import torch
+
     from r1train.bench.step import timed_step
     from r1train.config import build_config
     from r1train.trainer import Trainer
@@ -114,7 +124,7 @@ def r1train_worker(args: argparse.Namespace) -> int:
     for i in range(args.warmup + args.steps):
         row = timed_step(trainer)
         keep = {k: v for k, v in row.items() if k.startswith(("time/", "memory/", "tokens/")) or k == "length/mean"}
-        _emit({"warmup": i < args.warmup, "wall": row["time/wall"], **keep})
+        _emit({"warmup": i < args.warmup, "wall": row["time/wall"], "threads": torch.get_num_threads(), **keep})
     trainer.engine.close()
     return 0
 
@@ -166,7 +176,7 @@ def trl_worker(args: argparse.Namespace) -> int:
             i = len(records)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
             records.append({"warmup": i < args.warmup, "wall": time.perf_counter() - StepTimer.start,
-                            "memory/peak_rss_gib": rss})
+                            "memory/peak_rss_gib": rss, "threads": torch.get_num_threads()})
 
         def on_log(self, _args: Any, state: Any, control: Any, logs: dict | None = None, **k: Any) -> None:
             if logs and records and "completions/mean_length" in logs:
@@ -191,6 +201,8 @@ def run_worker(python: str, kind: str, model: Path, data: Path, args: argparse.N
     cmd = [python, "-m", "r1train.bench.trl_compare", "--worker", kind, "--model", str(model), "--data", str(data),
            "--steps", str(args.steps), "--warmup", str(args.warmup)]
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    if args.threads:  # the same on both sides; torch reads it at start-up
+        env["OMP_NUM_THREADS"] = str(args.threads)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     steps = [json.loads(line[5:]) for line in proc.stdout.splitlines() if line.startswith("STEP ")]
     if proc.returncode != 0 or not steps:
@@ -228,8 +240,10 @@ def main(argv: list[str]) -> int:
     rss = {k: max(s.get("memory/peak_rss_gib", float("nan")) for s in v) for k, v in runs.items()}
     print(f"\nGRPO step, tiny:3m ({model}), {PROMPTS} prompts x {SAMPLES} samples, <= {NEW_TOKENS} new tokens, no KL, "
           f"1 update per batch, micro-batch {MICRO_BATCH}; torch {torch.__version__}, TRL {trl_version}")
+    threads = {k: sorted({s.get("threads", 0) for s in v}) for k, v in runs.items()}
     print(f"  load average (1 min) {min(lo[0] for lo in loads):.2f}..{max(lo[0] for lo in loads):.2f} on "
-          f"{os.cpu_count()} cores; {args.rounds} alternating rounds x {args.steps} measured steps per side")
+          f"{os.cpu_count()} cores; {args.rounds} alternating rounds x {args.steps} measured steps per side; "
+          f"torch threads TRL {threads['trl']}, r1train {threads['r1train']}")
     print(f"  {'':<10}{'median step s':>14}{'mean length':>13}{'peak RSS GiB':>14}")
     for k in ("trl", "r1train"):
         print(f"  {k:<10}{med[k]:>14.2f}{length[k]:>13.1f}{rss[k]:>14.2f}")
