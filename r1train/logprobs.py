@@ -9,6 +9,13 @@ number of completion tokens, not tokens x vocab. The chunk is sized by the vocab
 small vocabulary runs as one chunk and a large one never holds more than a chunk's logits (measured in
 ``tests/r1train/test_perf_logprobs.py``). Logits are divided by the sampling temperature so the
 logprobs are those of the distribution the sampler drew from.
+
+A right-padded batch (every row's mask is ones, then zeros: what :mod:`r1train.batch` builds) runs
+without its attention mask: under the causal mask a real token only sees earlier positions, which are
+all real, so its hidden state is the same, and only the padding positions (never read) change. The
+decoder then takes SDPA's causal fast path instead of building and applying a (N, 1, L, L) mask
+(measured on one thread for tiny:3m, 128 samples, 2048-token micro-batches: forward/backward
+5.58 s with the mask, 4.96 s without, median of 6 alternating; the same logprobs). Left-padded batches keep their mask.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ class PolicyLogprobs(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor, completion_mask: Tensor, temperature: float = 1.0):
         decoder = self.model.get_decoder()
         head = self.model.get_output_embeddings()
-        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (N, L, H)
+        mask = None if right_padded(attention_mask) else attention_mask  # causal alone is exact then
+        hidden = decoder(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (N, L, H)
         # position t predicts token t+1: the predicted tokens are input_ids[:, 1:]
         predict_mask = completion_mask[:, 1:].bool()  # (N, L-1)
         h = hidden[:, :-1][predict_mask]  # (K, H) only completion positions
@@ -71,6 +79,11 @@ class PolicyLogprobs(nn.Module):
         logp = logp.masked_scatter(predict_mask, flat_logp)
         entropy = entropy.masked_scatter(predict_mask, flat_ent)
         return logp, entropy
+
+
+def right_padded(attention_mask: Tensor) -> bool:
+    """Every row is ones then zeros (padding only at the end), so the causal mask alone is exact."""
+    return bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()) and bool((attention_mask <= 1).all())
 
 
 def unwrap(model: Any) -> Any:

@@ -109,3 +109,37 @@ def test_logprob_memory_grows_with_tokens_not_tokens_times_vocab(tmp_path) -> No
     logits_mib = 1008 * QWEN_VOCAB * 4 / 2**20  # 584 MiB
     assert full > 0.8 * logits_mib, (small, large, full)  # the measurement sees a full logits tensor
     assert large < 0.25 * logits_mib, (small, large, full)  # chunked: far below tokens x vocab
+
+
+def test_right_padded_batches_skip_the_mask_and_match_unpadded_rows() -> None:
+    # rows of lengths 9, 6 and 4, right-padded to 9: each row's logprobs must equal those of the row run
+    # alone without padding (the obviously-correct version), whether or not the mask was applied
+    from r1train.logprobs import right_padded
+
+    model = tiny_qwen(vocab=31)
+    torch.manual_seed(1)
+    lengths = [9, 6, 4]
+    ids = torch.randint(1, 31, (3, 9))  # (N, L)
+    attn = torch.zeros_like(ids)
+    comp = torch.zeros(3, 9)  # (N, L)
+    for row, n in enumerate(lengths):
+        attn[row, :n] = 1
+        comp[row, 2:n] = 1  # two prompt tokens, the rest completion
+        ids[row, n:] = 0  # padding
+    assert right_padded(attn) and not right_padded(attn.flip(-1))  # left padding keeps the mask
+    policy = PolicyLogprobs(model)
+    logp, ent = policy(ids, attn, comp, 0.9)  # (N, L-1)
+    for row, n in enumerate(lengths):
+        alone, alone_ent = policy(ids[row : row + 1, :n], attn[row : row + 1, :n], comp[row : row + 1, :n], 0.9)
+        torch.testing.assert_close(logp[row, : n - 1], alone[0], rtol=0, atol=1e-6)
+        torch.testing.assert_close(ent[row, : n - 1], alone_ent[0], rtol=0, atol=1e-6)
+        assert (logp[row, n - 1 :] == 0).all()  # nothing on padding
+    # a left-padded copy of the batch (mask applied) gives the same completion logprobs
+    shift = [9 - n for n in lengths]
+    left_ids = torch.stack([ids[r].roll(s) for r, s in enumerate(shift)])
+    left_attn = torch.stack([attn[r].roll(s) for r, s in enumerate(shift)])
+    left_comp = torch.stack([comp[r].roll(s) for r, s in enumerate(shift)])
+    left_logp, _ = policy(left_ids, left_attn, left_comp, 0.9)
+    for row, n in enumerate(lengths):
+        s = shift[row]
+        torch.testing.assert_close(left_logp[row, s : s + n - 1][comp[row, 1:n].bool()], logp[row, : n - 1][comp[row, 1:n].bool()], rtol=0, atol=1e-5)
