@@ -63,16 +63,20 @@ def addition_work(row: dict[str, Any]) -> str:
 
 @register("sum")
 def sum_work(row: dict[str, Any]) -> str:
-    """Running sums, one addition of two numbers per step; the last result is the answer.
+    """Running sums, each written with one digit more than a term, so step ``k`` sits under term ``k``.
 
-    ``"23+45+67+89"`` -> ``"23+45=68,68+67=135,135+89=224"`` (answer 224, a copy of the last result).
+    ``"23+45+67+89"`` -> ``"023068135224"`` (023, 023+45=068, 068+67=135, 135+89=224; answer 224). A term
+    and its ``+`` take ``digits + 1`` characters in the question, and so does each running sum in the
+    work: every step reads its term at the same distance back (no counting needed) and the sum before
+    it right behind it, and the last step is the answer. Width ``digits + 1`` holds up to ten terms.
     """
     nums = str(row["question"]).split("+")
-    steps, total = [], int(nums[0])
-    for x in nums[1:]:
-        steps.append(f"{total}+{x}={total + int(x)}")
+    width = max(len(x) for x in nums) + 1
+    total, steps = 0, []
+    for x in nums:
         total += int(x)
-    return ",".join(steps)
+        steps.append(str(total).zfill(width))
+    return "".join(steps)
 
 
 @register("multiplication")

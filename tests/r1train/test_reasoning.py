@@ -61,9 +61,10 @@ def test_addition_work_by_hand() -> None:
 
 
 def test_sum_work_by_hand() -> None:
-    # 23+45=68, 68+67=135, 135+89=224: one two-number addition per step, the last result is the answer
-    assert corpus.sum_work({"question": "23+45+67+89"}) == "23+45=68,68+67=135,135+89=224"
-    assert corpus.sum_work({"question": "10+90"}) == "10+90=100"
+    # running sums 23, 68, 135, 224, each 3 characters wide like "23+" in the question
+    assert corpus.sum_work({"question": "23+45+67+89"}) == "023068135224"
+    assert corpus.sum_work({"question": "10+90"}) == "010100"
+    assert corpus.sum_work({"question": "4+1+9"}) == "040514"  # one-digit terms: 2-character sums
 
 
 def test_sum_task_rows_by_hand() -> None:
