@@ -4,13 +4,16 @@ A sequence is ``prompt_ids + completion_ids``, right-padded. ``completion_mask``
 (1) against prompt and padding (0). Micro-batches hold sequences of similar length (sorted by length),
 so little compute is spent on padding.
 
-``max_tokens`` also caps a micro-batch's padded size (rows x width). On CPU (``train.micro_batch_tokens``
-unset: :data:`CPU_MICRO_BATCH_TOKENS`) small sorted micro-batches both pad less and keep activations in
-cache. Measured on one thread (2026-11-29, the other core busy) for tiny:3m on a real batch of 128 samples
-(10.4k tokens): 64-sequence micro-batches pad to 14.1k tokens and a forward/backward took 6.8 s; capped at
-2048 tokens, 7 micro-batches pad to 11.6k and took 5.2 s. Packing several sequences into each row (a
-block-diagonal mask from ``position_ids``, 10.7k tokens) took 4.6-4.9 s, within that run's noise of the
-cap, and was not adopted: it relies on the model honouring packed ``position_ids`` (one that does not
+``max_tokens`` also caps a micro-batch's padded size (rows x width), and the sorted batch is then cut
+where padding plus a fixed cost per micro-batch is least (:func:`split_points`). On CPU
+(``train.micro_batch_tokens`` unset: :data:`CPU_MICRO_BATCH_TOKENS`) small sorted micro-batches both pad
+less and keep activations in cache. Measured on one thread (2026-11-29, the other core busy) for tiny:3m
+on a real batch of 128 samples (10.4k tokens), forward/backward: 64-sequence micro-batches padded to 14.1k
+tokens, 6.8 s; capped at 2048 tokens and filled greedily, 7 micro-batches of 11.6k tokens, 5.2 s; then
+(without the attention mask, see :mod:`r1train.logprobs`) greedy 5.52 s vs cut where padding is least,
+10 micro-batches of 10.8k tokens, 4.96 s (medians of 5 alternating runs). Packing several sequences into
+each row (a block-diagonal mask from ``position_ids``, 10.7k tokens) was no faster in the same kind of
+run and was not adopted: it relies on the model honouring packed ``position_ids`` (one that does not
 attends across sequences). The cap applies to one process only: under data parallelism every rank must
 run the same number of micro-batches.
 
@@ -21,6 +24,7 @@ the batch's shape: unverifiable rewards, and with ``algorithm.mask_truncated`` c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -104,18 +108,42 @@ def micro_batches(
     keep: Tensor | None = None,
     max_tokens: int = 0,
 ) -> list[MicroBatch]:
-    """Split the batch into micro-batches of at most ``size`` sequences (and, if ``max_tokens``, at most
-    that many padded tokens, or one sequence), bucketed by total length."""
+    """Split the batch into micro-batches of at most ``size`` sequences, bucketed by total length; with
+    ``max_tokens``, also at most that many padded tokens (or one sequence), split where padding is least."""
     keep = torch.ones(len(rollouts), dtype=torch.bool) if keep is None else keep
     lengths = [len(r.prompt_ids) + len(r.completion_ids) for r in rollouts]
     order = sorted(range(len(rollouts)), key=lambda i: lengths[i])
-    groups: list[list[int]] = []
-    for i in order:  # ascending: sequence i sets its group's padded width
-        if groups and len(groups[-1]) < size and (not max_tokens or (len(groups[-1]) + 1) * lengths[i] <= max_tokens):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+    if not max_tokens:
+        groups = [order[s : s + size] for s in range(0, len(order), size)]
+    else:
+        groups = [order[a:b] for a, b in split_points([lengths[i] for i in order], size, max_tokens)]
     return [collate(rollouts, advantages, group, pad_id, keep) for group in groups]
+
+
+GROUP_OVERHEAD = 64  # padded tokens one more micro-batch is worth (its fixed cost per forward/backward)
+
+
+def split_points(widths: list[int], size: int, max_tokens: int) -> list[tuple[int, int]]:
+    """Cut ascending ``widths`` into runs ``[a, b)`` of at most ``size`` items and ``max_tokens`` padded
+    tokens (``(b - a) * widths[b - 1]``; a single item may exceed it), minimising padded tokens plus
+    :data:`GROUP_OVERHEAD` per run (dynamic programming over where the last run starts)."""
+    n = len(widths)
+    best = [0.0] + [math.inf] * n  # best[j]: least cost of cutting widths[:j]
+    start = [0] * (n + 1)
+    for j in range(1, n + 1):
+        w = widths[j - 1]  # the widest of any run ending at j
+        for i in range(j - 1, max(-1, j - 1 - size), -1):
+            rows = j - i
+            if rows > 1 and rows * w > max_tokens:
+                break
+            cost = best[i] + rows * w + GROUP_OVERHEAD
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    runs, j = [], n
+    while j:
+        runs.append((start[j], j))
+        j = start[j]
+    return runs[::-1]
 
 
 def loss_keep(rollouts: list[Rollout], rewards: Tensor, mask_truncated: bool) -> Tensor:

@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from r1train.batch import CPU_MICRO_BATCH_TOKENS, micro_batches, token_budget
+from r1train.batch import CPU_MICRO_BATCH_TOKENS, GROUP_OVERHEAD, micro_batches, split_points, token_budget
 from r1train.rollout.base import Rollout
 from r1train.update import update_policy
 from tests.r1train.test_update import OneProcess, ToyPolicy, config, make_rollouts
@@ -29,6 +29,19 @@ def test_token_cap_splits_sorted_lengths_by_padded_size() -> None:
     assert [mb.index for mb in micro_batches(r, torch.zeros(6), 4, pad_id=0)] == [[5, 0, 2, 1], [4, 3]]
     # a sequence longer than the cap still gets a micro-batch of its own
     assert [mb.index for mb in micro_batches(r, torch.zeros(6), 4, pad_id=0, max_tokens=8)] == [[5, 0], [2], [1], [4], [3]]
+
+
+def test_split_points_minimise_padding_plus_a_cost_per_micro_batch() -> None:
+    # widths 2 2 2 10 10, at most 4 rows and 40 tokens, 64 tokens per micro-batch:
+    #   filling greedily: [2 2 2 10] = 4 x 10 = 40, [10] = 10 -> 50 + 2 x 64 = 178
+    #   [2 2 2] = 6, [10 10] = 20                            -> 26 + 2 x 64 = 154  (the least)
+    #   [2 2] = 4, [2 10 10] = 30                            -> 34 + 2 x 64 = 162
+    #   three or more runs cost at least 3 x 64 = 192; one run of 5 breaks the 4-row limit
+    assert GROUP_OVERHEAD == 64
+    assert split_points([2, 2, 2, 10, 10], 4, 40) == [(0, 3), (3, 5)]
+    # a tight cap: every run at most 8 tokens: [2 2 2] = 6, then 10 and 10 alone (over the cap, one row each)
+    assert split_points([2, 2, 2, 10, 10], 4, 8) == [(0, 3), (3, 4), (4, 5)]
+    assert split_points([], 4, 8) == []
 
 
 def test_token_budget_resolution() -> None:
