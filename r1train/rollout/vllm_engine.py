@@ -37,6 +37,10 @@ tokenizer, as the hf engine does; logprobs come back flat (``flat_logprobs``). O
 vLLM's defaults 4.78 s, these settings 4.07 s, this ``generate`` 4.41 s (cProfile: building a logprob
 dict per token and decoding its token had taken 1.5 of 10.9 s).
 
+Threads (CPU): in-process, the engine leaves torch's thread count and CPU affinity as they were (checked
+after start-up: 2 threads on cores {0, 1}, so training keeps both), but vLLM's CPU worker replaces
+``torch.set_num_threads`` with a no-op that warns: set ``OMP_NUM_THREADS`` before the process starts.
+
 Multi-GPU (CUDA): with ``tensor_parallel_size > 1`` each group of that many training ranks shares one
 engine through vLLM's ``external_launcher`` executor; their prompts are gathered so every rank of the
 group submits the same batch, and each keeps its own share of the outputs.
