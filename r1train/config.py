@@ -142,6 +142,7 @@ class TrainConfig:
     overwrite: bool = False  # allow writing into a directory that holds another run
     micro_batch_size: int = 16  # sequences per forward/backward
     micro_batch_tokens: int | None = None  # padded tokens per micro-batch at most; None: 2048 on CPU, 0: no cap
+    compile: bool = False  # torch.compile the decoder for training (first step slower; see r1train/logprobs.py)
     eval_every: int = 0  # 0 = only before and after training
     eval_size: int = 64  # held-out prompts for the before/after accuracy
 

@@ -74,7 +74,7 @@ class Trainer:
         self.reward_fns = scoring.load(cfg.rewards, {"max_new_tokens": cfg.rollout.max_new_tokens})
         self.engine = make_engine(cfg, self.model, self.tokenizer, self.source)
         optimizer, scheduler = optim.build(self.model, cfg)
-        self.policy, self.optimizer = self.accelerator.prepare(PolicyLogprobs(self.model), optimizer)
+        self.policy, self.optimizer = self.accelerator.prepare(PolicyLogprobs(self.model, compile=cfg.train.compile), optimizer)
         after_prepare(self.accelerator, self.policy)  # ZeRO-3: gather the output head for chunked logprobs
         self.scheduler = scheduler
         self.writer = MetricsWriter(self.out)
