@@ -292,10 +292,10 @@ class Trainer:
 
         if isinstance(self.engine, VLLMEngine) and not self.engine.on_cuda:
             # measured: the in-process CPU engine generating on a second thread while this one trains
-            # ended the process with heap corruption (bench step --async-too); use vllm-server there
+            # ended the process with heap corruption (bench step --async-too); it is a CUDA feature
             raise UserError(
-                "rollout.async_generation is not supported with the in-process vllm engine on CPU; use "
-                "rollout.engine=vllm-server or turn async_generation off"
+                "rollout.async_generation is not supported with the in-process vllm engine on CPU (and "
+                "vllm-server pushes weights over NCCL, GPUs only); turn async_generation off on CPU"
             )
 
     def count_bad_step(self, stats: dict[str, float]) -> None:
