@@ -79,6 +79,21 @@ def sum_work(row: dict[str, Any]) -> str:
     return "".join(steps)
 
 
+@register("chain")
+def chain_work(row: dict[str, Any]) -> str:
+    """The start digit, then one step per operation: its label, the operation and the value after it.
+
+    ``"7a+3b*7c-2"`` -> ``"7,a+3=0,b*7=0,c-2=8"`` (answer 8). Every step is built from nearby or
+    findable characters: the label follows the one six characters back, the operation is copied from
+    right after the same label in the question (found by content, not by counting), and the value is a
+    single-digit fact of the value five characters back and the operation just written.
+    """
+    question = str(row["question"])
+    values = tasks.chain_values(question)
+    steps = [f"{question[i:i + 3]}={values[k + 1]}" for k, i in enumerate(range(1, len(question), 3))]
+    return ",".join([question[0], *steps])
+
+
 @register("multiplication")
 def multiplication_work(row: dict[str, Any]) -> str:
     """Partial products of ``a*b`` by the digits of ``b`` (right to left), then their running sum.
@@ -127,8 +142,11 @@ def build_corpus(
 
     Of the worked documents, only ``think_start_fraction`` teach the choice to start thinking (their
     opening ``<think>`` token is learned); the others teach the work alone. The base then knows how to
-    work a problem from many examples yet starts doing so in only about
-    ``f*s / (f*s + 1 - f)`` of its answers (``f`` = think_fraction, ``s`` = think_start_fraction).
+    work a problem from many examples yet starts doing so rarely: less often than the share of learned
+    starts, ``f*s / (f*s + 1 - f)`` (``f`` = think_fraction, ``s`` = think_start_fraction), because the
+    loss is a mean over a batch's tokens and batches are grouped by length, so a short direct answer's
+    first token weighs several times more than a worked one's (pocket lab, chain task: f=0.6, s=0.1 gave
+    a think rate of 1%, not 13%).
 
     Questions of the RL run's held-out set (task ``generate`` with ``holdout_seed``, the RL recipe's
     ``train.seed``, and the first ``holdout_size`` held-out rows) never appear in the corpus, so the

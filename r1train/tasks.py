@@ -5,7 +5,7 @@ Train and held-out rows come from disjoint seeds and the held-out questions neve
 A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with at least ``question`` and
 ``answer`` (more columns are allowed, e.g. ``level``).
 
-Tasks: ``sum`` (the pocket lab's task: several numbers added at once), ``addition``, ``multiplication``,
+Tasks: ``chain`` (the pocket lab's task: a chain of one-digit operations), ``sum``, ``addition``, ``multiplication``,
 ``copy`` (smoke tests) and ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
 """
 
@@ -36,6 +36,35 @@ def addition(rng: random.Random, digits: int = 3, min_digits: int = 1) -> dict[s
     a = rng.randint(0 if da == 1 else 10 ** (da - 1), 10**da - 1)
     b = rng.randint(0 if db == 1 else 10 ** (db - 1), 10**db - 1)
     return {"question": f"{a}+{b}", "answer": str(a + b), "level": max(da, db)}
+
+
+CHAIN_OPS = {"+": lambda x, d: (x + d) % 10, "-": lambda x, d: (x - d) % 10, "*": lambda x, d: (x * d) % 10}
+LABELS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def chain_values(question: str) -> list[int]:
+    """The running values of a ``chain`` question: the start digit, then the value after each operation."""
+    values = [int(question[0])]
+    for i in range(1, len(question), 3):
+        op, d = question[i + 1], int(question[i + 2])
+        values.append(CHAIN_OPS[op](values[-1], d))
+    return values
+
+
+@register("chain")
+def chain(rng: random.Random, min_ops: int = 2, ops: int = 6) -> dict[str, Any]:
+    """``7a+3b*7c-2``: a start digit, then labelled one-digit operations, all modulo 10; level = how many.
+
+    The example reads: start at 7; a: +3 gives 0; b: *7 gives 0; c: -2 gives 8, the answer. Each step
+    is a single-digit fact, but the answer is a composition of several maps of the digits, which a
+    tiny model cannot do in one pass: it has to write the steps down (see ``corpus.chain_work``). The
+    labels let each written step find its operation by content, not by counting.
+    """
+    if not 1 <= min_ops <= ops <= len(LABELS):
+        raise UserError(f"chain task: need 1 <= min_ops ({min_ops}) <= ops ({ops}) <= {len(LABELS)}; change data.task")
+    n = rng.randint(min_ops, ops)
+    question = str(rng.randint(0, 9)) + "".join(f"{LABELS[i]}{rng.choice('+-*')}{rng.randint(1, 9)}" for i in range(n))
+    return {"question": question, "answer": str(chain_values(question)[-1]), "level": n}
 
 
 @register("sum")

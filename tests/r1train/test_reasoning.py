@@ -77,6 +77,30 @@ def test_sum_task_rows_by_hand() -> None:
     assert tasks.sum_terms(random.Random(0), digits=1, min_terms=3, terms=3)["level"] == 3
 
 
+def test_chain_values_and_work_by_hand() -> None:
+    # 7a+3b*7c-2: 7+3=10 -> 0; 0*7=0; 0-2=-2 -> 8 (all modulo 10)
+    assert tasks.chain_values("7a+3b*7c-2") == [7, 0, 0, 8]
+    assert corpus.chain_work({"question": "7a+3b*7c-2"}) == "7,a+3=0,b*7=0,c-2=8"
+    # 4a*6b-9: 4*6=24 -> 4; 4-9=-5 -> 5
+    assert corpus.chain_work({"question": "4a*6b-9"}) == "4,a*6=4,b-9=5"
+
+
+def test_chain_task_rows_by_hand() -> None:
+    rows = [tasks.chain(random.Random(s), min_ops=2, ops=5) for s in range(300)]
+    assert {r["level"] for r in rows} == {2, 3, 4, 5}
+    for row in rows:
+        q, n = row["question"], row["level"]
+        assert len(q) == 1 + 3 * n and q[0].isdigit()
+        assert [q[i] for i in range(1, len(q), 3)] == list("abcdefgh"[:n])  # labels in order
+        assert all(q[i] in "+-*" and q[i + 1] in "123456789" for i in range(2, len(q), 3))
+        value = int(q[0])  # recompute with Python's own arithmetic
+        for i in range(2, len(q), 3):
+            value = eval(f"{value}{q[i]}{q[i + 1]}") % 10  # noqa: S307 - our own digits
+        assert row["answer"] == str(value)
+    with pytest.raises(UserError, match="min_ops"):
+        tasks.chain(random.Random(0), min_ops=3, ops=2)
+
+
 def test_multiplication_work_by_hand() -> None:
     # 47*38 = 47*8 + 47*30 = 376 + 1410 = 1786
     assert corpus.multiplication_work({"question": "47*38"}) == "47*8=376,47*30=1410,376+1410=1786"
