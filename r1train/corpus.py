@@ -3,21 +3,20 @@
 A base model that *can* reason but rarely *does* is pretrained on documents of two kinds, both in the
 R1 format the RL run rewards:
 
-* direct (most documents): ``<answer>632</answer>``;
-* worked (a minority, ``think_fraction``): ``<think>7+5+0=12,4+8+1=13,3+2+1=06</think><answer>632</answer>``.
+* direct: ``<answer>8</answer>``;
+* worked (``think_fraction`` of them): ``<think>7,a+3=0,b*7=0,c-2=8</think><answer>8</answer>``.
 
 A worked solution is written by the task's *worker*, registered here by task name (:data:`WORKERS`).
-The addition worker writes one fixed-width step per column, right to left: ``x+y+c=ss`` with the carry
-``c`` coming in and the two-digit column sum ``ss`` (its first digit is the carry going out). Every
-character of a step is local: the digits come from fixed places of the question and the carry is the
-previous step's first sum digit, so a tiny model learns to do each step reliably, while answering
-directly needs the whole carry chain at once and goes wrong much more often. That gap is what pure RL
-later discovers.
+What makes a good pocket task is a gap: every character of a written step must be a local fact or a copy
+the model can find by content, while the direct answer needs serial work a tiny model cannot do in one
+pass. The ``chain`` worker (the shipped base's task) has that gap; the others (``addition``, ``sum``,
+``multiplication``) were tried first, and direct answers to them turned out as easy to learn as the work
+(README, "The pocket lab").
 
 Use::
 
-    docs = build_corpus("addition", {"digits": 3, "min_digits": 3}, size=1000, think_fraction=0.15, seed=0)
-    docs[0].completion  # '<answer>632</answer>' (or, for about 15% of documents, the worked form)
+    docs = build_corpus("chain", {"min_ops": 2, "ops": 6}, size=1000, think_fraction=0.6, seed=0)
+    docs[0].completion  # '<answer>8</answer>' (or, for about 60% of documents, the worked form)
 """
 
 from __future__ import annotations

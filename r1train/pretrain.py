@@ -45,10 +45,10 @@ class PretrainModelConfig:
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    task: str = "addition"  # a synthetic task with a worked-solution writer (r1train/corpus.py)
-    options: dict[str, Any] = field(default_factory=lambda: {"digits": 3, "min_digits": 3})
+    task: str = "chain"  # a synthetic task with a worked-solution writer (r1train/corpus.py)
+    options: dict[str, Any] = field(default_factory=lambda: {"min_ops": 2, "ops": 6})
     size: int = 100_000  # documents
-    think_fraction: float = 0.15  # share of documents that show the work in <think>…</think>
+    think_fraction: float = 0.6  # share of documents that show the work in <think>…</think>
     think_start_fraction: float = 1.0  # share of worked documents whose opening <think> token is learned
     template: str = "pocket"  # the prompt template the RL recipe uses (r1train/templates.py)
     holdout_seed: int = 0  # the RL recipe's train.seed: its held-out questions are kept out of the corpus
