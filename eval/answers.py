@@ -27,10 +27,10 @@ Add one with::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from r1train.errors import UserError
+from r1train.registry import registrar
 
 
 class AnswerKind(Protocol):
@@ -47,12 +47,7 @@ class AnswerKind(Protocol):
 ANSWER_KINDS: dict[str, type] = {}
 
 
-def register(name: str) -> Callable[[type], type]:
-    def wrap(cls: type) -> type:
-        ANSWER_KINDS[name] = cls
-        return cls
-
-    return wrap
+register = registrar(ANSWER_KINDS)
 
 
 def get(name: str) -> AnswerKind:

@@ -28,19 +28,13 @@ from typing import Any
 
 from r1train import tasks
 from r1train.errors import UserError
+from r1train.registry import registrar
 
 Worker = Callable[[dict[str, Any]], str]
 WORKERS: dict[str, Worker] = {}
 
 
-def register(task: str) -> Callable[[Worker], Worker]:
-    """Register a worked-solution writer for synthetic task ``task``: ``fn(row) -> think text``."""
-
-    def wrap(fn: Worker) -> Worker:
-        WORKERS[task] = fn
-        return fn
-
-    return wrap
+register = registrar(WORKERS)  # @register(task): a worked-solution writer, fn(row) -> think text
 
 
 @register("addition")

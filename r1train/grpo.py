@@ -26,6 +26,7 @@ from typing import Any
 from torch import Tensor
 
 from r1train.errors import UserError
+from r1train.registry import registrar
 
 AdvantageFn = Callable[..., Tensor]
 LossFn = Callable[..., tuple[Tensor, dict[str, Tensor]]]
@@ -33,24 +34,8 @@ ADVANTAGES: dict[str, AdvantageFn] = {}
 LOSSES: dict[str, LossFn] = {}
 
 
-def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
-    """Register ``fn(rewards (N,), group_size, scale) -> advantages (N,)`` under ``name``."""
-
-    def wrap(fn: AdvantageFn) -> AdvantageFn:
-        ADVANTAGES[name] = fn
-        return fn
-
-    return wrap
-
-
-def register_loss(name: str) -> Callable[[LossFn], LossFn]:
-    """Register ``fn(logp, old_logp, advantages, mask, cfg) -> (per_token (N, T), stats)`` under ``name``."""
-
-    def wrap(fn: LossFn) -> LossFn:
-        LOSSES[name] = fn
-        return fn
-
-    return wrap
+register_advantage = registrar(ADVANTAGES)  # fn(rewards (N,), group_size, scale) -> advantages (N,)
+register_loss = registrar(LOSSES)  # fn(logp, old_logp, advantages, mask, cfg) -> (per_token (N, T), stats)
 
 
 def validate(algo: Any) -> None:

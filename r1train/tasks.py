@@ -16,17 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from r1train.errors import UserError
+from r1train.registry import registrar
 
 Task = Callable[..., dict[str, Any]]
 TASKS: dict[str, Task] = {}
 
 
-def register(name: str) -> Callable[[Task], Task]:
-    def wrap(fn: Task) -> Task:
-        TASKS[name] = fn
-        return fn
-
-    return wrap
+register = registrar(TASKS)
 
 
 @register("addition")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from r1train.errors import UserError
+from r1train.registry import registrar
 
 Template = Callable[[str, Any, "str | None"], str]
 TEMPLATES: dict[str, Template] = {}
@@ -42,12 +43,7 @@ TINYZERO = (
 )
 
 
-def register(name: str) -> Callable[[Template], Template]:
-    def wrap(fn: Template) -> Template:
-        TEMPLATES[name] = fn
-        return fn
-
-    return wrap
+register = registrar(TEMPLATES)
 
 
 @register("r1-zero")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from r1train.errors import UserError
+from r1train.registry import registrar
 from r1train.rollout.base import Rollout, RolloutEngine, Sampling
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,7 @@ EngineFactory = Callable[..., RolloutEngine]
 ENGINES: dict[str, EngineFactory] = {}
 
 
-def register(name: str) -> Callable[[EngineFactory], EngineFactory]:
-    def wrap(fn: EngineFactory) -> EngineFactory:
-        ENGINES[name] = fn
-        return fn
-
-    return wrap
+register = registrar(ENGINES)
 
 
 @register("hf")
