@@ -94,7 +94,7 @@ class PolicyLogprobs(nn.Module):
 
 def right_padded(attention_mask: Tensor) -> bool:
     """Every row is ones then zeros (padding only at the end), so the causal mask alone is exact."""
-    return bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()) and bool((attention_mask <= 1).all())
+    return bool(((attention_mask[:, 1:] <= attention_mask[:, :-1]).all() & (attention_mask <= 1).all()).item())  # one sync
 
 
 def unwrap(model: Any) -> Any:

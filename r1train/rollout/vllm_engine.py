@@ -138,8 +138,9 @@ class VLLMEngine:
             outputs = outputs[mine_slice]
             prompt_ids = mine
         flat = [out for req in outputs for out in req.outputs]
-        texts = [out.text for out in flat]
-        if not sampling.stop:  # vLLM did not detokenise: decode once here, as the hf engine does
+        if sampling.stop:  # vLLM detokenised (stop strings need its text)
+            texts = [out.text for out in flat]
+        else:  # vLLM did not detokenise: decode once here, as the hf engine does
             texts = self.tokenizer.batch_decode([list(out.token_ids) for out in flat], skip_special_tokens=True)
         index = [i for i, req in enumerate(outputs) for _ in req.outputs]
         rollouts = [
