@@ -38,7 +38,7 @@ endif
 	$(PY) -c "import torch, transformers, vllm, sympy, wandb, accelerate, peft, datasets; print('r1train: environment ready, torch', torch.__version__, 'vllm', vllm.__version__)"
 	touch $(STAMP)
 
-# bubblewrap isolates model-written code in the code sandbox (rewards/sandbox.py).
+# bubblewrap isolates model-written code in the code sandbox (rewards/sandbox/bwrap.py).
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \

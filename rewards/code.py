@@ -4,7 +4,7 @@
 * ``code.all_pass``: 1.0 when every test passes, else 0.0 (stops at the first failing test).
 
 Both read the dataset column ``tests`` for each row: a list of test dicts (``{"stdin", "stdout"}`` or
-``{"call", "args", "kwargs", "expected"}``, see :mod:`rewards.sandbox_tests`), its JSON text, or
+``{"call", "args", "kwargs", "expected"}``, see :mod:`rewards.sandbox.judge`), its JSON text, or
 APPS-style ``{"inputs": [...], "outputs": [...], "fn_name": ...}``. The code is the last fenced block of
 the completion (:func:`extract_code`); no block scores 0.0.
 
@@ -32,8 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rewards.registry import register
-from rewards.sandbox import SandboxError, SandboxUnavailable, isolation, unsafe_requested
-from rewards.sandbox_tests import TestReport, normalize_tests, run_tests
+from rewards.sandbox.bwrap import SandboxUnavailable, isolation, unsafe_requested
+from rewards.sandbox.run import SandboxError
+from rewards.sandbox.judge import TestReport, normalize_tests, run_tests
 
 FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 LANGUAGE_TAGS = {"python": {"python", "python3", "py", "py3"}}

@@ -13,8 +13,8 @@ import pytest
 
 from rewards import code, registry
 from rewards.sandbox import SandboxError, run_tests
-from rewards.sandbox_harness import encode
-from rewards.sandbox_tests import decode, normalize_tests, outputs_match, values_equal
+from rewards.sandbox.harness import encode
+from rewards.sandbox.judge import decode, normalize_tests, outputs_match, values_equal
 
 FENCE = "```"
 

@@ -1,6 +1,6 @@
 """Launch one sandboxed process and watch it: the pipe-reading loop, deadlines, kills, the verdict.
 
-:class:`Run` starts the launcher command built by :mod:`rewards.sandbox` and reads stdout, stderr and
+:class:`Run` starts the launcher command built by :mod:`rewards.sandbox.bwrap` and reads stdout, stderr and
 bubblewrap's info pipe with one non-blocking ``selectors`` loop, so a program that floods, closes or
 stalls its output can never block the trainer. It enforces the wall-time limit (and, for the test
 harness, an idle limit that each "progress" answer of ``on_stdout`` resets), cuts output at the limit,
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from rewards.sandbox_limits import Limits
+from rewards.sandbox.limits import Limits
 
 Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}

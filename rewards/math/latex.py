@@ -4,8 +4,8 @@ A final answer is more than an expression: ``x = 2 \\text{ or } x = 5``, ``(-\\i
 ``\\begin{pmatrix}1\\\\2\\end{pmatrix}``, ``(B)``, ``50\\%``, ``12 \\text{ cm}``. :func:`normalise` turns
 the many spellings into one (unicode, ``\\dfrac``, ``\\left(``, ``\\text{}``, units, degrees, thousands
 separators, repeating decimals) and :func:`parse_answer` turns the result into a small tree of
-:class:`Node` values whose leaves are sympy expressions (:mod:`rewards.expr`).
-:mod:`rewards.equivalence` compares two such trees.
+:class:`Node` values whose leaves are sympy expressions (:mod:`rewards.math.expr`).
+:mod:`rewards.math.equivalence` compares two such trees.
 
 Everything here is linear-time string work plus the bounded expression parser; it raises
 :class:`~rewards.expr.ParseError` or :class:`~rewards.expr.Unsafe` rather than guess.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from rewards.expr import ParseError, Unsafe, parse_expr
+from rewards.math.expr import ParseError, Unsafe, parse_expr
 
 MAX_ANSWER_CHARS = 1200
 MAX_STRUCT_DEPTH = 6

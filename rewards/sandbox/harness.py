@@ -1,6 +1,6 @@
 """The in-sandbox runner for call-based tests; this file's source is copied into every sandbox run.
 
-``rewards.sandbox_tests`` places this file at ``/box/harness.py``, the program at ``/box/solution.py``
+``rewards.sandbox.judge`` places this file at ``/box/harness.py``, the program at ``/box/solution.py``
 and the calls (function name, args, kwargs; never the expected values) at ``/box/calls.json``, then runs
 ``python3 -I -B /box/harness.py``. The harness imports the program as module ``solution``, calls the
 named function for each test in order, and writes one JSON line per event to the stdout it saved before

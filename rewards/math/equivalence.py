@@ -1,6 +1,6 @@
 """Are two parsed final answers the same mathematical object? Exact by default.
 
-:func:`equivalent` parses both answers with :mod:`rewards.latex` and compares the trees:
+:func:`equivalent` parses both answers with :mod:`rewards.math.latex` and compares the trees:
 
 * numbers: rationals exactly (``0.5`` = ``1/2``, ``123456788`` != ``123456789``); other closed forms
   (radicals, pi, e, complex numbers) by a 110-digit evaluation with a 1e-90 relative tolerance, which no
@@ -22,8 +22,8 @@ import re
 
 import sympy
 
-from rewards.expr import Undefined
-from rewards.latex import (
+from rewards.math.expr import Undefined
+from rewards.math.latex import (
     BRACKETS, CHOICE, LIST, MATRIX, PERCENT, RELATION, SCALAR, SET, TEXT, UNION, Node, normalise, parse_answer,
 )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """Run untrusted, model-written Python in an OS-level sandbox: ``run_program``, ``run_tests``.
 
 ``run_program(source, stdin)`` runs one program and returns an :class:`ExecResult` (status, exit code,
-stdout, stderr, wall time); ``run_tests(source, tests)`` (from :mod:`rewards.sandbox_tests`, re-exported
-here) scores a program against stdin/stdout or call-based test cases. Code rewards (``rewards.code``)
+stdout, stderr, wall time); ``run_tests(source, tests)`` (from :mod:`rewards.sandbox.judge`; both are
+exported by :mod:`rewards.sandbox`) scores a program against stdin/stdout or call-based test cases. Code rewards (``rewards.code``)
 call these thousands of times per training step, so one run costs a few tens of milliseconds more than
 a bare ``python3 -c``. Nothing here uses Python-level guards: isolation is the kernel's.
 
@@ -20,15 +20,15 @@ How a run is isolated (``describe_isolation()`` prints what this machine provide
   starts, so root's files, root's rlimit exemptions and root's processes are out of reach even if a
   namespace were escaped. When the trainer is not root, the program runs in the user namespace as the
   trainer's uid mapped to an unprivileged id (the trainer's files are still invisible; see below).
-* **A seccomp filter** (:mod:`rewards.sandbox_seccomp`) denies syscalls no judged program needs that
+* **A seccomp filter** (:mod:`rewards.sandbox.seccomp`) denies syscalls no judged program needs that
   reach shared or risky kernel code: keyrings, ``bpf``, ``perf_event_open``, ``userfaultfd``,
   ``io_uring``, ``ptrace``, the mount API, namespace changes, and the i386/x32 syscall ABIs.
-* **Limits** (:mod:`rewards.sandbox_limits`): wall time enforced from outside; CPU time, address space,
+* **Limits** (:mod:`rewards.sandbox.limits`): wall time enforced from outside; CPU time, address space,
   stack, file size, open files, processes via rlimits that cannot be raised inside; memory of all
   processes together and the number of tasks via per-run cgroup v1 groups where this machine allows
   (else per-process rlimits, said so by ``describe_isolation()``); stdout/stderr capped, cut and reported
   as ``"output_limit"``.
-* **Clean ends** (:mod:`rewards.sandbox_run`). The program is the init of its own PID namespace:
+* **Clean ends** (:mod:`rewards.sandbox.run`). The program is the init of its own PID namespace:
   when it exits, or is SIGKILLed from outside on timeout or output overflow, the kernel kills and reaps
   every other process in the namespace (``setsid``/double-fork daemons included) before bubblewrap can
   exit, so nothing survives ``run_program``. The trainer reads the pipes with a non-blocking loop and
@@ -73,9 +73,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewards.sandbox_limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
-from rewards.sandbox_run import ExecResult, OnStdout, Run, SandboxError, Status, memfd
-from rewards.sandbox_seccomp import filter_bytes
+from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
+from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, Status, memfd
+from rewards.sandbox.seccomp import filter_bytes
 
 UNSAFE_ENV = "R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION"
 # Fresh sandbox uids (root trainer only) are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above real users
@@ -403,23 +403,3 @@ def _execute_unisolated(
             except OSError:
                 pass
         return run.result()
-
-
-from rewards.sandbox_tests import TestReport, TestResult, run_tests  # noqa: E402  (re-export; imports this module)
-
-__all__ = [
-    "ExecResult",
-    "Status",
-    "Limits",
-    "SandboxError",
-    "SandboxUnavailable",
-    "TestReport",
-    "TestResult",
-    "describe_isolation",
-    "execute",
-    "isolation",
-    "run_program",
-    "run_tests",
-    "unsafe_requested",
-]
-

@@ -1,6 +1,6 @@
 """Resource limits for one sandboxed run: the numbers, the rlimits, and the per-run cgroup v1 groups.
 
-The code sandbox (:mod:`rewards.sandbox`) bounds a program in two layers:
+The code sandbox (:mod:`rewards.sandbox.bwrap`) bounds a program in two layers:
 
 * **rlimits**, set by ``prlimit`` on the launcher before it drops to the sandbox user, inherited by every
   process in the sandbox and impossible to raise from inside (raising a hard limit needs

@@ -26,17 +26,17 @@ from typing import Any
 
 import pytest
 
-from rewards import sandbox
+from rewards.sandbox import bwrap as sandbox
 from rewards.sandbox import ExecResult, SandboxUnavailable, run_program, run_tests
-from rewards.sandbox_limits import MIB, Limits, cgroup_bases, prlimit_args
-from rewards.sandbox_seccomp import compile_filter, filter_bytes
+from rewards.sandbox.limits import MIB, Limits, cgroup_bases, prlimit_args
+from rewards.sandbox.seccomp import compile_filter, filter_bytes
 
 _spec = importlib.util.spec_from_file_location("sandbox_corpus", Path(__file__).with_name("sandbox_corpus.py"))
 corpus = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 sys.modules["sandbox_corpus"] = corpus
 _spec.loader.exec_module(corpus)  # type: ignore[union-attr]
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 WRITE_TARGETS = ["/usr", "/etc", "/", "/root", str(PROJECT), "/tmp", "/home", "/bin"]
 
 

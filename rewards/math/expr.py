@@ -2,7 +2,7 @@
 
 Why our own: sympy's ``parse_latex`` needs antlr4 (not a dependency) and builds whatever it is given;
 a reward must refuse ``10^{10^{10}}`` or ``100000!`` instead of computing it. This parser reads one
-*expression* (no commas, relations or sets: :mod:`rewards.latex` splits those first) and builds a
+*expression* (no commas, relations or sets: :mod:`rewards.math.latex` splits those first) and builds a
 sympy expression with exact numbers: ``0.5`` becomes ``1/2``, never a float.
 
 Bounds: nesting deeper than :data:`MAX_DEPTH`, a number with more than :data:`MAX_DIGITS` digits, a

@@ -30,10 +30,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from rewards import sandbox
-from rewards.sandbox_run import STARTUP_S
+from rewards.sandbox.bwrap import execute
+from rewards.sandbox.limits import Limits
+from rewards.sandbox.run import STARTUP_S, ExecResult
 
-HARNESS = Path(__file__).with_name("sandbox_harness.py")
+HARNESS = Path(__file__).with_name("harness.py")
 TestStatus = Literal["passed", "wrong_answer", "error", "timeout", "memory", "output_limit", "killed", "not_run"]
 FLOAT_TOL = 1e-9
 
@@ -192,7 +193,7 @@ def run_tests(
 ) -> TestReport:
     """Run ``source`` against ``tests`` (see the module docstring) in the sandbox and report per case."""
     cases = normalize_tests(tests)
-    limits = sandbox.Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
+    limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
     results: dict[int, TestResult] = {}
     budget_hit = False
     call_idx = [i for i, c in enumerate(cases) if "call" in c]
@@ -212,14 +213,14 @@ def run_tests(
             results[i] = TestResult(i, "not_run", detail="batch time budget spent")
             continue
         case = cases[i]
-        run = sandbox.execute(["/box/main.py"], {"main.py": source.encode("utf-8", "surrogateescape")},
+        run = execute(["/box/main.py"], {"main.py": source.encode("utf-8", "surrogateescape")},
                               case["stdin"].encode("utf-8", "surrogateescape"), limits, unsafe=unsafe_no_isolation)
         results[i] = _judge_stdio(i, run, case["stdout"], case["compare"] or compare)
         failed = failed or not results[i].passed
     return TestReport(tuple(results[i] for i in range(len(cases))), budget_exhausted=budget_hit)
 
 
-def _judge_stdio(i: int, run: sandbox.ExecResult, expected: str, compare: str) -> TestResult:
+def _judge_stdio(i: int, run: ExecResult, expected: str, compare: str) -> TestResult:
     if run.status != "ok":
         tail = run.stderr.strip().splitlines()[-1:] or [""]
         status: TestStatus = "error" if run.status == "error" else run.status  # type: ignore[assignment]
@@ -291,7 +292,7 @@ class _CallWatch:
         return TestResult(i, "wrong_answer", elapsed, f"returned {shown[0]} != expected {shown[1]}")
 
 
-def _run_calls(source: str, cases: list[dict[str, Any]], limits: sandbox.Limits, remaining: float | None,
+def _run_calls(source: str, cases: list[dict[str, Any]], limits: Limits, remaining: float | None,
                stop_first: bool, unsafe: bool) -> tuple[list[TestResult], bool]:
     """All call cases in one harness run; returns the verdicts and whether the budget cut the run short."""
     per_case = limits.timeout_s
@@ -301,7 +302,7 @@ def _run_calls(source: str, cases: list[dict[str, Any]], limits: sandbox.Limits,
         return [TestResult(i, "not_run", detail="batch time budget spent") for i in range(len(cases))], True
     if budget_cut:
         total = remaining  # type: ignore[assignment]
-    run_limits = sandbox.Limits(timeout_s=total, memory_mb=limits.memory_mb, cpu_s=total,
+    run_limits = Limits(timeout_s=total, memory_mb=limits.memory_mb, cpu_s=total,
                                 max_output_bytes=limits.max_output_bytes)
     calls = [{"call": c["call"], "args": c["args"], "kwargs": c["kwargs"]} for c in cases]
     files = {
@@ -310,7 +311,7 @@ def _run_calls(source: str, cases: list[dict[str, Any]], limits: sandbox.Limits,
         "calls.json": json.dumps(calls).encode(),
     }
     watch = _CallWatch(cases, per_case, stop_first)
-    run = sandbox.execute(["/box/harness.py"], files, b"", run_limits, on_stdout=watch,
+    run = execute(["/box/harness.py"], files, b"", run_limits, on_stdout=watch,
                           idle_timeout_s=per_case, unsafe=unsafe)
     results = []
     why = run.status
