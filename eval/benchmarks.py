@@ -8,7 +8,7 @@ A card names where the problems come from and how to grade them::
     question: problem                    # a column, or a format string such as "Reach {target} with {nums}"
     answer: answer                       # a column, or a list of candidate columns (the first present wins)
     level: level                         # optional: a column for the per-level breakdown
-    template: boxed                      # default prompt template (r1train/templates.py)
+    template: boxed                      # default prompt template (r1train/data/templates.py)
     verifier: math.accuracy              # a reward from the rewards registry: the very grader of training
     extract: math                        # answer kind for maj@k (eval/answers.py)
     max_new_tokens: 2048
@@ -83,18 +83,18 @@ class Benchmark:
 
     def load(self, path: str | Path | None = None, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
         """Raw rows: from ``path``, else a local copy in ``data_dir``, else the card's own source."""
-        from r1train import data
+        from r1train.data.prompts import read_file, read_hub
 
         local = Path(path) if path else self.local_file(data_dir)
         if local is not None:
-            return data.read_file(str(local))
+            return read_file(str(local))
         kind, _, rest = self.source.partition(":")
         if kind == "file":
             p = Path(rest).expanduser()
-            return data.read_file(str(p if p.is_absolute() else Path(self.card).parent / p if self.card else DATA_DIR / p))
+            return read_file(str(p if p.is_absolute() else Path(self.card).parent / p if self.card else DATA_DIR / p))
         if kind == "hf":
             try:
-                return data.read_hub(rest, self.split)
+                return read_hub(rest, self.split)
             except UserError:
                 raise UserError(
                     f"benchmark {self.name!r} could not load {rest!r} (split {self.split!r}) from the hub; "

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from r1train import tasks
+from r1train.data import tasks
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "pocket-zero.yaml"
@@ -24,7 +24,7 @@ PATH = Path(__file__).resolve().parent / "data" / "pocket.jsonl"
 
 def rows(recipe: Path = RECIPE) -> list[dict[str, Any]]:
     """The pocket recipe's held-out rows: ``question``, ``answer``, ``level``."""
-    from r1train.config import load_recipe
+    from r1train.recipe import load_recipe
 
     cfg = load_recipe(recipe)
     kind, _, task = cfg.data.source.partition(":")

@@ -1,7 +1,7 @@
 """Run benchmarks: template the problems, sample with a rollout engine, grade with the verifier, aggregate.
 
 The same three pieces as a training step, in the same order: prompts are templated and tokenised as the
-trainer does (:mod:`r1train.templates`), completions come from a rollout engine built by the engine
+trainer does (:mod:`r1train.data.templates`), completions come from a rollout engine built by the engine
 registry (:func:`r1train.rollout.make_engine`: ``vllm`` or ``hf``), and each completion is graded by the
 benchmark's verifier through :func:`r1train.scoring.score`, the very call that turns completions into
 rewards. Then :mod:`eval.metrics` turns the per-problem records into pass@1, pass@k, maj@k and friends.
@@ -77,7 +77,7 @@ def prepare(
     data_dir: str | Path | None = None,
 ) -> Prepared:
     """Load, cut to ``max_problems``, template and tokenise one benchmark's problems."""
-    from r1train import templates
+    from r1train.data import templates
 
     problems = bench.problems(bench.load(path, data_dir))
     if settings.max_problems is not None:
@@ -85,7 +85,7 @@ def prepare(
     name = settings.template or bench.template
     template = templates.get(name)
     prompts = [template(p.question, tokenizer, settings.system_prompt) for p in problems]
-    add_special = name != "chat"  # a chat template already holds its special tokens (as the trainer)
+    add_special = not template.special_tokens_in_text  # a chat template already holds its special tokens
     ids = [tokenizer(p, add_special_tokens=add_special)["input_ids"] for p in prompts]
     return Prepared(bench, problems, prompts, ids, settings.max_new_tokens or bench.max_new_tokens)
 
@@ -118,8 +118,8 @@ def generate(
 
 def grade(prep: Prepared, rollouts: dict[int, list[Rollout]]) -> list[dict[str, Any]]:
     """Per-problem records: every completion graded by the benchmark's verifier, answers extracted, a vote."""
-    from r1train import scoring
     from r1train.config import RewardSpec
+    from r1train.train import scoring
 
     bench = prep.bench
     kind = answers.get(bench.extract)
@@ -220,8 +220,8 @@ def evaluate(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (hub id, local dir, training output dir, ``tiny:<size>``) on ``names``: the report."""
-    from r1train import models
     from r1train.config import ModelConfig
+    from r1train.models.load import load_tokenizer, resolve_source
 
     data = dict(data or {})
     unknown = sorted(set(data) - set(names))
@@ -229,8 +229,8 @@ def evaluate(
         raise UserError(f"--data names {', '.join(unknown)}, which is not among --benchmarks {','.join(names)}")
     benches = [benchmarks.get(n) for n in names]
     t0 = time.perf_counter()
-    source = models.resolve_source(ModelConfig(name_or_path=model, dtype=dtype))  # type: ignore[arg-type]
-    tokenizer = models.load_tokenizer(source)
+    source = resolve_source(ModelConfig(name_or_path=model, dtype=dtype))  # type: ignore[arg-type]
+    tokenizer = load_tokenizer(source)
     preps = [prepare(b, tokenizer, settings, data.get(n), data_dir) for b, n in zip(benches, names)]
     held = open_engine(model, engine, dtype, preps, settings.seed, tokenizer, source)
     t1 = time.perf_counter()
@@ -258,8 +258,8 @@ def open_engine(model: str, engine: str, dtype: str, preps: Sequence[Prepared], 
     """A rollout engine from the registry, sized for the longest prompt and the longest generation."""
     import torch
 
-    from r1train import models
-    from r1train.config import build_config
+    from r1train.models.load import load_model
+    from r1train.recipe import build_config
     from r1train.rollout import make_engine
 
     longest = max((len(ids) for p in preps for ids in p.prompt_ids), default=1)
@@ -275,7 +275,7 @@ def open_engine(model: str, engine: str, dtype: str, preps: Sequence[Prepared], 
         },
         "r1train eval",
     )
-    policy = models.load_model(cfg.model, source, "cuda" if cuda else "cpu")
+    policy = load_model(cfg.model, source, "cuda" if cuda else "cpu")
     if cuda and engine == "hf":
         policy = policy.to("cuda")
     return make_engine(cfg, policy, tokenizer, source)

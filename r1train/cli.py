@@ -78,27 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_check(recipe: str, overrides: list[str]) -> int:
     import yaml
 
-    from r1train import pretrain
-    from r1train.config import load_recipe
-    from r1train.scoring import load
+    from r1train.recipe import load_recipe, resolve
+    from r1train.train import pretrain
+    from r1train.train.scoring import load
 
     if pretrain.is_pretrain_recipe(recipe):
         print(pretrain.check(recipe, overrides))
         print(f"r1train: {recipe} is valid")
         return 0
-    cfg = load_recipe(recipe, overrides)
+    cfg = resolve(load_recipe(recipe, overrides), where=recipe)  # every check train runs before loading
     load(cfg.rewards)  # reward names resolve
-    from r1train import grpo
-
-    grpo.validate(cfg.algorithm)
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
     print(f"r1train: {recipe} is valid")
     return 0
 
 
 def cmd_train(recipe: str, overrides: list[str]) -> int:
-    from r1train.config import load_recipe
-    from r1train.trainer import Stopped, train
+    from r1train.recipe import load_recipe
+    from r1train.train.trainer import Stopped, train
 
     cfg = load_recipe(recipe, overrides)
     try:
@@ -111,7 +108,7 @@ def cmd_train(recipe: str, overrides: list[str]) -> int:
 
 
 def cmd_recipes() -> int:
-    from r1train.config import first_comment_line
+    from r1train.recipe import first_comment_line
 
     root = recipes_dir()
     paths = sorted(p for p in root.rglob("*.yaml") if "accelerate" not in p.parts)
@@ -152,13 +149,13 @@ def cmd_serve(args: list[str]) -> int:
 
 
 def _pretrain(args: list[str]) -> int:
-    from r1train import pretrain
+    from r1train.train import pretrain
 
     return int(pretrain.main(args) or 0)
 
 
 def _plan(args: list[str]) -> int:
-    from r1train import plan
+    from r1train.runtime import plan
 
     return int(plan.main(args) or 0)
 

@@ -1,10 +1,9 @@
-"""Recipes: one YAML file maps 1:1 onto a tree of frozen dataclasses.
+"""The recipe schema: one YAML file maps 1:1 onto this tree of frozen dataclasses.
 
-``load_recipe("recipes/pocket-zero.yaml", ["train.steps=50"])`` reads the YAML, applies the
-``section.key=value`` overrides (values parsed as YAML, so ``3``, ``1e-6``, ``true``, ``[a, b]`` are typed),
-and builds a :class:`Config`. Unknown or misspelled keys, values of the wrong type and missing required
-values raise :class:`~r1train.errors.UserError` naming the key, the file and the closest valid key.
-Every key has a default except ``model.name_or_path`` and ``data.source``.
+:func:`from_dict` builds a dataclass from plain data: unknown or misspelled keys, values of the wrong
+type and missing required values raise :class:`~r1train.errors.UserError` naming the key, the file and
+the closest valid key. Every key has a default except ``model.name_or_path`` and ``data.source``.
+Reading YAML, overrides and the one resolve step (derived values, checks) are in :mod:`r1train.recipe`.
 """
 
 from __future__ import annotations
@@ -14,10 +13,7 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from r1train.errors import UserError
 
@@ -50,7 +46,7 @@ class DataConfig:
     eval_split: str | None = None  # held-out split; synthetic tasks make their own
     prompt_column: str = "question"
     answer_column: str = "answer"
-    template: str = "r1-zero"  # see r1train/templates.py
+    template: str = "r1-zero"  # see r1train/data/templates.py
     system_prompt: str | None = None
     task: dict[str, Any] = field(default_factory=dict)  # options of a synthetic task, e.g. {digits: 3}
     shuffle: bool = True
@@ -59,7 +55,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    engine: Literal["vllm", "vllm-server", "hf"] = "vllm"  # vllm falls back to hf where vLLM cannot run
+    engine: str = "vllm"  # vllm | vllm-server | hf, or an engine registered by name; vllm falls back to hf where vLLM cannot run
     prompts_per_step: int = 16
     num_generations: int = 8  # group size G
     max_new_tokens: int = 1024
@@ -100,9 +96,9 @@ class RewardSpec:
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
-    advantage: str = "grpo"  # grpo | rloo | reinforce_pp (registry in r1train/grpo.py)
-    advantage_scale: Literal["group", "batch", "none"] | None = None  # None: the estimator's own (r1train/advantages.py)
-    loss: str = "grpo"  # grpo (token ratios) | gspo (sequence ratio); registry in r1train/grpo.py
+    advantage: str = "grpo"  # grpo | rloo | reinforce_pp (registry in r1train/grpo/)
+    advantage_scale: Literal["group", "batch", "none"] | None = None  # None: the estimator's own (r1train/grpo/advantages.py)
+    loss: str = "grpo"  # grpo (token ratios) | gspo (sequence ratio); registry in r1train/grpo/
     loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = "token_mean"
     clip_low: float = 0.2
     clip_high: float = 0.28
@@ -117,6 +113,17 @@ class AlgorithmConfig:
     mask_truncated: bool = False  # DAPO overlong filtering: completions cut at max_new_tokens get no loss
     rollout_is: Literal["off", "token_truncate", "sequence_truncate"] = "off"  # sampler/trainer mismatch correction
     rollout_is_cap: float = 2.0  # truncation of the rollout importance weight
+
+    # Where the KL to the reference goes, decided here once (every stage asks these, none re-derives them).
+    @property
+    def needs_reference(self) -> bool:
+        """A reference policy is loaded: ``kl_beta > 0``."""
+        return self.kl_beta > 0
+
+    @property
+    def kl_in_loss(self) -> bool:
+        """``kl_beta * KL_t`` is added to the per-token loss (not subtracted from the rewards)."""
+        return self.kl_beta > 0 and not self.kl_in_reward
 
 
 @dataclass(frozen=True)
@@ -142,8 +149,7 @@ class TrainConfig:
     overwrite: bool = False  # allow writing into a directory that holds another run
     micro_batch_size: int = 16  # sequences per forward/backward
     micro_batch_tokens: int | None = None  # padded tokens per micro-batch at most; None: 2048 on CPU, 0: no cap
-    compile: bool = False  # torch.compile the decoder for training (first step slower; see r1train/logprobs.py)
-    eval_every: int = 0  # 0 = only before and after training
+    compile: bool = False  # torch.compile the decoder for training (first step slower; see r1train/models/logprobs.py)
     eval_size: int = 64  # held-out prompts for the before/after accuracy
 
 
@@ -164,7 +170,7 @@ class LoggingConfig:
     completions_every: int = 1
     completions_per_step: int = 4
     progress: bool = True
-    # words counted by the reflection-rate metric (r1train/reasoning.py), whole words, any case
+    # words counted by the reflection-rate metric (r1train/telemetry/reasoning.py), whole words, any case
     reflection_words: list[str] = field(default_factory=lambda: ["wait", "verify", "check", "recheck"])
 
 
@@ -300,116 +306,3 @@ def _unknown(key: str, valid: list[str], where: str, path: str) -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f"did you mean '{_join(path, close[0])}'?" if close else f"valid keys are: {', '.join(valid)}"
     return f"unknown key '{_join(path, key)}' in {where}; {hint}"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Recipes and overrides.
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"train.steps=50"`` -> (["train", "steps"], 50); the value is parsed as YAML."""
-    if "=" not in text:
-        raise UserError(f"override {text!r} must look like section.key=value, e.g. train.steps=50")
-    key, _, raw = text.partition("=")
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise UserError(f"override {text!r} has an empty key part; write it like section.key=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return parts, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of ``data`` with each ``section.key=value`` override set (nested keys allowed)."""
-    out = _deep_copy(data)
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[parts[-1]] = value
-    return out
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a recipe file; a missing file or malformed YAML is a one-sentence :class:`UserError`."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"recipe {str(path)!r} does not exist; give the path to a .yaml recipe (see `r1train recipes`)")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "it is not valid YAML"
-        raise UserError(f"recipe {str(path)!r} is malformed YAML{at} ({problem}); fix the syntax there") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UserError(f"recipe {str(path)!r} must be a mapping of sections (model:, data:, …), not {_show(data)}")
-    return data
-
-
-def build_config(data: dict[str, Any], where: str) -> Config:
-    """Turn plain recipe data into a validated :class:`Config`."""
-    cfg = from_dict(Config, data, where)
-    validate(cfg, where)
-    return cfg
-
-
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a recipe YAML, apply ``section.key=value`` overrides and build the :class:`Config`."""
-    data = apply_overrides(read_yaml(path), list(overrides or []))
-    where = str(path) + (" (with overrides)" if overrides else "")
-    return build_config(data, where)
-
-
-def first_comment_line(path: str | Path) -> str:
-    """The recipe's ``description`` key, else its second comment line (the first is the launch command)."""
-    lines = Path(path).read_text().splitlines()
-    comments = [ln.lstrip("#").strip() for ln in lines if ln.startswith("#")]
-    return comments[1] if len(comments) > 1 else (comments[0] if comments else "")
-
-
-def validate(cfg: Config, where: str) -> None:
-    """Checks that span keys: values that are each fine alone but do not fit together."""
-    r, t, a = cfg.rollout, cfg.train, cfg.algorithm
-    positive = {
-        "rollout.prompts_per_step": r.prompts_per_step,
-        "rollout.num_generations": r.num_generations,
-        "rollout.max_new_tokens": r.max_new_tokens,
-        "train.steps": t.steps,
-        "train.micro_batch_size": t.micro_batch_size,
-        "algorithm.iterations": a.iterations,
-        "rollout.sync_every": r.sync_every,
-        "rollout.kv_cache_gb": r.kv_cache_gb,
-        "rollout.tensor_parallel_size": r.tensor_parallel_size,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise UserError(f"'{key}' in {where} is {value}; it must be at least 1")
-    if r.num_generations < 2 and a.advantage in ("grpo", "rloo"):
-        raise UserError(
-            f"'rollout.num_generations' in {where} is {r.num_generations}; group-relative advantages "
-            "need at least 2 samples per prompt"
-        )
-    if r.temperature <= 0:
-        raise UserError(f"'rollout.temperature' in {where} is {r.temperature}; RL sampling needs a temperature above 0")
-    if not cfg.rewards:
-        raise UserError(f"'rewards' in {where} is empty; name at least one reward function")
-    if t.resume not in ("auto", "never") and not Path(t.resume).exists():
-        raise UserError(f"'train.resume' in {where} is {t.resume!r}, which does not exist; use auto, never or a checkpoint path")

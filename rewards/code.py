@@ -33,8 +33,8 @@ from typing import Any
 
 from rewards.registry import register
 from rewards.sandbox.bwrap import SandboxUnavailable, isolation, unsafe_requested
-from rewards.sandbox.run import SandboxError
 from rewards.sandbox.judge import TestReport, normalize_tests, run_tests
+from rewards.sandbox.run import SandboxError
 
 FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 LANGUAGE_TAGS = {"python": {"python", "python3", "py", "py3"}}

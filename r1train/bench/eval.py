@@ -73,15 +73,15 @@ def main(argv: list[str]) -> int:
     import torch
 
     from eval import benchmarks, runner
-    from r1train import models
     from r1train.config import ModelConfig
+    from r1train.models.load import load_tokenizer, resolve_source
 
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     settings = runner.Settings(
         samples=args.samples, temperature=args.temperature, max_new_tokens=args.tokens, max_problems=args.problems
     )
-    source = models.resolve_source(ModelConfig(name_or_path=args.model))
-    tokenizer = models.load_tokenizer(source)
+    source = resolve_source(ModelConfig(name_or_path=args.model))
+    tokenizer = load_tokenizer(source)
     preps = [runner.prepare(benchmarks.get(args.benchmark), tokenizer, settings, args.data)]
     rows = [time_engine(e.strip(), args, preps, settings, tokenizer, source) for e in args.engines.split(",") if e.strip()]
     device = "cuda" if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"

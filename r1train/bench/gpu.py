@@ -1,7 +1,7 @@
 """``r1train bench gpu [--shape Qwen/Qwen2.5-0.5B …]``: the training phase of a GRPO step on a real
 architecture's shape, with no downloaded weights.
 
-Builds a randomly initialised Qwen2 model from a shape in :mod:`r1train.architectures` (Qwen2.5-0.5B and
+Builds a randomly initialised Qwen2 model from a shape in :mod:`r1train.models.architectures` (Qwen2.5-0.5B and
 1.5B by default; ``tiny:3m`` for a quick CPU check), makes a batch of synthetic rollouts with fixed
 lengths (``--prompt-tokens`` + ``--new-tokens`` each: random weights give no meaningful end of
 sequence, so lengths are fixed instead), and times what the trainer does with it: reference logprobs
@@ -97,13 +97,13 @@ def peak_tflops(device: str, given: float | None) -> float | None:
 def bench_shape(name: str, args: argparse.Namespace) -> dict[str, float]:
     from accelerate import Accelerator
 
-    from r1train.architectures import shape_of
-    from r1train.batch import micro_batches
-    from r1train.config import build_config
-    from r1train.logprobs import PolicyLogprobs
-    from r1train.profile import StageTimer, peak_memory, reset_peak_memory
-    from r1train.reference import FrozenReference
-    from r1train.update import update_policy
+    from r1train.models.architectures import shape_of
+    from r1train.models.logprobs import PolicyLogprobs
+    from r1train.recipe import build_config
+    from r1train.telemetry.profile import StageTimer, peak_memory, reset_peak_memory
+    from r1train.train.batch import micro_batches
+    from r1train.train.reference import FrozenReference
+    from r1train.train.update import update_policy
 
     shape = shape_of(name)
     cuda = args.device.startswith("cuda")
@@ -167,7 +167,7 @@ def time_generation(model: Any, shape: Any, args: argparse.Namespace) -> dict[st
     """vLLM generating the batch from the same random weights (saved to a temporary directory)."""
     from vllm import LLM, SamplingParams
 
-    from r1train.tiny import build_tokenizer
+    from r1train.models.tiny import build_tokenizer
 
     path = tempfile.mkdtemp(prefix="r1train-bench-gpu-")
     model.save_pretrained(path)

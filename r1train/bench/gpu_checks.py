@@ -1,7 +1,7 @@
 """Every ``@pytest.mark.gpu`` test in one call, for a CUDA machine: ``python -m r1train.bench.gpu_checks``.
 
 CI runs on CPU, where the gpu-marked tests skip (tests/conftest.py); this is the one command to run them
-where a GPU is: the DeepSpeed ZeRO-2/3 runs (``tests/r1train/test_deepspeed_gpu.py``) and whatever else
+where a GPU is: the DeepSpeed ZeRO-2/3 runs (``tests/r1train/runtime/test_deepspeed_gpu.py``) and whatever else
 carries the mark. It first says what it found (GPUs, DeepSpeed, vLLM), refuses with exit code 2 on a
 machine without CUDA (a green run of skipped tests would prove nothing), then runs
 ``pytest -m gpu tests/`` with any extra arguments passed on (e.g. ``-x -k zero3``) and returns pytest's

@@ -24,7 +24,7 @@ import venv
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CASES = Path(__file__).resolve().parents[2] / "tests" / "rewards" / "math_cases.jsonl"
+DEFAULT_CASES = Path(__file__).resolve().parents[2] / "tests" / "rewards" / "math" / "math_cases.jsonl"
 DEFAULT_VENV = Path("/tmp/r1train-bench-math-verify")
 
 

@@ -49,8 +49,8 @@ def _update_step(model: Any, rollouts: list[Any], pad_id: int, temperature: floa
     """One policy-gradient-shaped optimizer step on the batch (what a training step spends besides rollouts)."""
     import torch
 
-    from r1train.batch import micro_batches
-    from r1train.logprobs import PolicyLogprobs
+    from r1train.models.logprobs import PolicyLogprobs
+    from r1train.train.batch import micro_batches
 
     policy = PolicyLogprobs(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -69,9 +69,9 @@ def _update_step(model: Any, rollouts: list[Any], pad_id: int, temperature: floa
 
 def main(argv: list[str]) -> int:
     args, overrides = parse(argv)
-    from r1train.config import load_recipe
-    from r1train.data import load_prompts
-    from r1train.models import load_model, load_tokenizer, resolve_source
+    from r1train.data.prompts import load_prompts
+    from r1train.models.load import load_model, load_tokenizer, resolve_source
+    from r1train.recipe import load_recipe
     from r1train.rollout import make_engine, sampling_from
     from r1train.rollout.sync import sync_weights
     from r1train.rollout.vllm_engine import VLLMEngine

@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Any
 
-from r1train.profile import STAGES
+from r1train.telemetry.profile import STAGES
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -108,8 +108,8 @@ def load_line() -> str:
 
 def main(argv: list[str]) -> int:
     args, overrides = parse(argv)
-    from r1train.config import load_recipe
-    from r1train.trainer import Trainer
+    from r1train.recipe import load_recipe
+    from r1train.train.trainer import Trainer
 
     scratch = tempfile.mkdtemp(prefix="r1train-bench-step-")
     variants = {"default": overrides}

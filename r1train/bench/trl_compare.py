@@ -77,9 +77,10 @@ def ensure_trl_venv(venv: Path) -> str:
 
 def prepare_inputs(scratch: Path) -> tuple[Path, Path]:
     """The tiny:3m model directory and a JSONL of prompt rows (prompt, answer) both sides train on."""
-    from r1train.config import ModelConfig, build_config
-    from r1train.data import load_prompts
-    from r1train.models import load_tokenizer, resolve_source
+    from r1train.config import ModelConfig
+    from r1train.data.prompts import load_prompts
+    from r1train.models.load import load_tokenizer, resolve_source
+    from r1train.recipe import build_config
 
     source = resolve_source(ModelConfig(name_or_path="tiny:3m"))
     cfg = build_config(r1train_recipe(str(source.path), str(scratch / "unused")), "trl_compare")
@@ -116,8 +117,8 @@ def r1train_worker(args: argparse.Namespace) -> int:
     import torch
 
     from r1train.bench.step import timed_step
-    from r1train.config import build_config
-    from r1train.trainer import Trainer
+    from r1train.recipe import build_config
+    from r1train.train.trainer import Trainer
 
     out = tempfile.mkdtemp(prefix="r1train-trl-compare-")
     trainer = Trainer(build_config(r1train_recipe(args.model, out), "trl_compare"))

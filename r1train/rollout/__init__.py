@@ -20,7 +20,12 @@ EngineFactory = Callable[..., RolloutEngine]
 ENGINES: dict[str, EngineFactory] = {}
 
 
-register = registrar(ENGINES)
+# What an engine supports, declared on its registry entry (checked by r1train.recipe.resolve before
+# anything loads, instead of isinstance checks on engine classes):
+#   async_generation: it can generate batch t+1 while the trainer updates the weights of batch t
+#   async_generation_on_cpu: ... also without CUDA
+#   tensor_parallel: rollout.tensor_parallel_size > 1 shards it across training ranks
+register = registrar(ENGINES, async_generation=False, async_generation_on_cpu=False, tensor_parallel=False)
 
 
 @register("hf")
@@ -30,12 +35,12 @@ def _hf(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     return HFEngine(model, tokenizer)
 
 
-@register("vllm")
+@register("vllm", async_generation=True, tensor_parallel=True)
 def _vllm(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     """Colocated vLLM, started from ``source`` and then synced to ``model`` (a resumed run differs from it).
 
     Falls back to ``hf`` with a warning where vLLM does not import or does not support the architecture."""
-    from r1train.logprobs import unwrap
+    from r1train.models.logprobs import unwrap
     from r1train.rollout.sync import policy_weights
 
     reason = _vllm_unavailable(unwrap(model))
@@ -64,7 +69,7 @@ def _vllm(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     return engine
 
 
-@register("vllm-server")
+@register("vllm-server", async_generation=True)
 def _vllm_server(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     """A vLLM server on other GPUs (``r1train serve MODEL``): prompts over HTTP, weights over NCCL."""
     from r1train.rollout.server import ServerEngine

@@ -60,3 +60,7 @@ class RolloutEngine(Protocol):
     def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
         """Make the engine generate with these (full, unsharded, HF-named) weights from now on."""
         ...
+
+    def close(self) -> None:
+        """Release what the engine holds (processes, memory); it is not used afterwards."""
+        ...

@@ -25,6 +25,9 @@ class HFEngine:
     def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
         """Nothing to do: generation uses the trainer's module itself."""
 
+    def close(self) -> None:
+        """Nothing to release: the model belongs to the trainer."""
+
     @torch.no_grad()
     def generate(self, prompt_ids: list[list[int]], sampling: Sampling) -> list[Rollout]:
         flat = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(sampling.n)]

@@ -39,7 +39,7 @@ def build_command(argv: list[str]) -> tuple[list[str], dict[str, str], str]:
     args, passthrough = parser.parse_known_args(argv)
 
     from r1train.config import ModelConfig
-    from r1train.models import resolve_source
+    from r1train.models.load import resolve_source
 
     source = resolve_source(ModelConfig(name_or_path=args.model, revision=args.revision))
     # vLLM's API-server entry point is what `vllm serve` runs; called directly it also works for the CPU

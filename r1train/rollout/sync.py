@@ -37,7 +37,7 @@ _PEFT_PREFIX = "base_model.model."
 
 def policy_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     """``(hf_name, tensor)`` for every weight of the (unwrapped) causal LM, LoRA merged, detached."""
-    from r1train.logprobs import unwrap
+    from r1train.models.logprobs import unwrap
 
     root: nn.Module = unwrap(model)
     seen: set[int] = set()

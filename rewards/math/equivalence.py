@@ -24,7 +24,19 @@ import sympy
 
 from rewards.math.expr import Undefined
 from rewards.math.latex import (
-    BRACKETS, CHOICE, LIST, MATRIX, PERCENT, RELATION, SCALAR, SET, TEXT, UNION, Node, normalise, parse_answer,
+    BRACKETS,
+    CHOICE,
+    LIST,
+    MATRIX,
+    PERCENT,
+    RELATION,
+    SCALAR,
+    SET,
+    TEXT,
+    UNION,
+    Node,
+    normalise,
+    parse_answer,
 )  # fmt: skip
 
 NUM_DIGITS = 110

@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
-from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, Status, memfd
+from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, memfd
 from rewards.sandbox.seccomp import filter_bytes
 
 UNSAFE_ENV = "R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION"
@@ -187,7 +187,7 @@ def isolation() -> Isolation:
 def _paths_to_hide(python: str, mounted: tuple[str, ...]) -> tuple[str, ...]:
     """The project, the working directory, home and the trainer's environment, where they lie inside a
     tree the sandbox mounts (e.g. a checkout under /usr/src): each gets an empty tmpfs on top."""
-    project = str(Path(__file__).resolve().parents[1])
+    project = str(Path(__file__).resolve().parents[2])  # the checkout: rewards/sandbox/bwrap.py -> ../..
     found = []
     for path in {project, os.getcwd(), str(Path.home()), sys.prefix}:
         real = os.path.realpath(path)

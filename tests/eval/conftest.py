@@ -12,6 +12,6 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 @pytest.fixture
 def char_tokenizer():
-    from .eval_fixtures import CharTokenizer
+    from tests.helpers import CharTokenizer
 
     return CharTokenizer()

@@ -9,8 +9,7 @@ import pytest
 
 from eval import benchmarks, pocket
 from r1train.errors import UserError
-
-from .eval_fixtures import write_jsonl
+from tests.helpers import write_jsonl
 
 EXPECTED = {"gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench", "countdown", "pocket"}
 REPO = Path(__file__).resolve().parents[2]
@@ -18,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_every_card_registers_with_a_known_template_verifier_and_answer_kind():
     from eval import answers
-    from r1train import templates
+    from r1train.data import templates
 
     assert EXPECTED <= set(benchmarks.names())
     for name in benchmarks.names():
@@ -34,8 +33,8 @@ def test_pocket_file_regenerates_byte_for_byte():
 
 
 def test_pocket_set_is_the_pocket_recipes_held_out_set():
-    from r1train import tasks
-    from r1train.config import load_recipe
+    from r1train.data import tasks
+    from r1train.recipe import load_recipe
 
     cfg = load_recipe(REPO / "recipes" / "pocket-zero.yaml")
     _, held = tasks.generate(cfg.data.source.split(":", 1)[1], cfg.data.task, cfg.train.seed)

@@ -11,8 +11,7 @@ import json
 import pytest
 
 from eval import cli, runner
-
-from .eval_fixtures import write_jsonl
+from tests.helpers import write_jsonl
 
 ROWS = [
     {"question": "12+7", "answer": "19", "level": 2},
@@ -52,7 +51,7 @@ def test_hf_engine(hf_report):
 
 
 def test_vllm_engine_matches_hf(hf_report, bench_file):
-    pytest.importorskip("vllm")
+    import vllm  # noqa: F401  (a dependency: an import error must fail, not skip)
     rep = runner.evaluate("tiny:1m", ["pocket"], SETTINGS, engine="vllm", data={"pocket": str(bench_file)}, dtype="float32")
     assert rep["engine_class"] == "VLLMEngine"
     _check(rep)
@@ -90,7 +89,7 @@ def test_cli_mistakes_end_in_one_line(capsys):
 
 
 def test_a_training_output_directory_is_evaluated_through_its_model(bench_file, tmp_path):
-    from r1train.tiny import materialise
+    from r1train.models.tiny import materialise
 
     run = tmp_path / "run"
     run.mkdir()

@@ -7,10 +7,9 @@ import json
 import pytest
 
 from eval.live import evaluate_live, settings_from
-from r1train.config import build_config
 from r1train.errors import UserError
-
-from .eval_fixtures import ScriptedEngine, write_jsonl
+from r1train.recipe import build_config
+from tests.helpers import ScriptedEngine, write_jsonl
 
 
 def _cfg(tmp_path, **eval_keys):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eval import benchmarks, runner
-
-from .eval_fixtures import ScriptedEngine, write_jsonl
+from tests.helpers import ScriptedEngine, write_jsonl
 
 
 def _pocket_prep(tmp_path, tokenizer, settings):
@@ -61,7 +60,7 @@ def test_sharded_processes_together_give_the_single_process_records(tmp_path, ch
 
 
 def test_math_benchmark_votes_across_spellings(tmp_path, char_tokenizer):
-    pytest.importorskip("rewards.math")  # registers math.accuracy
+    import rewards.math  # noqa: F401  (registers math.accuracy)
     rows = [{"problem": "Half of one?", "answer": "\\frac{1}{2}", "level": "Level 2"}]
     settings = runner.Settings(samples=5, max_new_tokens=64)
     prep = runner.prepare(benchmarks.get("math500"), char_tokenizer, settings, write_jsonl(tmp_path / "m.jsonl", rows))

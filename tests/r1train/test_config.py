@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from r1train.config import Config, apply_overrides, load_recipe, parse_override
+from r1train.config import Config
 from r1train.errors import UserError
+from r1train.recipe import apply_overrides, load_recipe, parse_override
 
 MINIMAL = "model:\n  name_or_path: tiny:1m\ndata:\n  source: synthetic:addition\n"
 

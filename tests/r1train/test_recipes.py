@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from r1train import pretrain
-from r1train.config import load_recipe, read_yaml
+from r1train.recipe import load_recipe, read_yaml
+from r1train.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
@@ -91,7 +91,7 @@ def _one_step_overrides(path: Path, tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in TRAIN_RECIPES])
 def test_recipe_runs_one_step_with_a_tiny_model(path: Path, tmp_path: Path) -> None:
-    from r1train.trainer import train
+    from r1train.train.trainer import train
 
     cfg = load_recipe(path, _one_step_overrides(path, tmp_path))
     result = train(cfg)

@@ -28,7 +28,7 @@ def _tiny_cache(tmp_path_factory: pytest.TempPathFactory):
 
 def make_cfg(**rollout: Any) -> Any:
     """A recipe for ``tiny:3m`` in float32 with these ``rollout`` keys."""
-    from r1train.config import build_config
+    from r1train.recipe import build_config
 
     data = {
         "model": {"name_or_path": "tiny:3m", "dtype": "float32"},
@@ -45,14 +45,14 @@ def cfg() -> Any:
 
 @pytest.fixture(scope="session")
 def source(cfg: Any) -> Any:
-    from r1train.models import resolve_source
+    from r1train.models.load import resolve_source
 
     return resolve_source(cfg.model)
 
 
 @pytest.fixture(scope="session")
 def tokenizer(source: Any) -> Any:
-    from r1train.models import load_tokenizer
+    from r1train.models.load import load_tokenizer
 
     return load_tokenizer(source)
 
@@ -60,7 +60,7 @@ def tokenizer(source: Any) -> Any:
 @pytest.fixture
 def model(cfg: Any, source: Any) -> Any:
     """A fresh trainer-side policy (plain, float32) for each test."""
-    from r1train.models import load_model
+    from r1train.models.load import load_model
 
     return load_model(cfg.model, source)
 
@@ -68,8 +68,9 @@ def model(cfg: Any, source: Any) -> Any:
 @pytest.fixture(scope="session")
 def vllm_engine(cfg: Any, source: Any, tokenizer: Any) -> Any:
     """The one colocated vLLM engine of the session (skips where vLLM does not import)."""
-    pytest.importorskip("vllm")
-    from r1train.models import load_model
+    import vllm  # noqa: F401  (a dependency: an import error must fail, not skip)
+
+    from r1train.models.load import load_model
     from r1train.rollout import make_engine
     from r1train.rollout.vllm_engine import VLLMEngine
 

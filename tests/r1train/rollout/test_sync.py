@@ -32,7 +32,7 @@ def test_plain_model_yields_checkpoint_names_once(model, source):
 
 
 def test_lora_weights_are_merged_by_hand_formula(cfg, source):
-    from r1train.models import load_model
+    from r1train.models.load import load_model
 
     model = load_model(_lora(cfg), source)
     with torch.no_grad():
@@ -65,7 +65,7 @@ def test_lora_weights_are_merged_by_hand_formula(cfg, source):
 def test_lora_merges_one_module_at_a_time(cfg, source):
     from peft.tuners.lora import LoraLayer
 
-    from r1train.models import load_model
+    from r1train.models.load import load_model
 
     model = load_model(_lora(cfg), source)
     with torch.no_grad():

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 import torch
+import vllm  # noqa: E402, F401  (a dependency: an import error must fail, not skip)
 
 from r1train.config import LoraConfig
-from r1train.logprobs import PolicyLogprobs
+from r1train.models.logprobs import PolicyLogprobs
 from r1train.rollout import Sampling
 from r1train.rollout.sync import sync_weights
-
-pytest.importorskip("vllm")
 
 PROMPTS = ["User: 12+7=?\nAssistant:", "What is 3*4?", "<think>", "abc def ghi", "x", "The answer is"]
 LOGPROB_ATOL = 1e-3
@@ -75,7 +73,7 @@ def test_greedy_matches_transformers_after_step_and_sync(vllm_engine, model, tok
 
 
 def test_greedy_matches_transformers_for_lora_model(vllm_engine, cfg, source, tokenizer):
-    from r1train.models import load_model
+    from r1train.models.load import load_model
 
     lora = dataclasses.replace(cfg.model, lora=LoraConfig(r=8, alpha=16, target_modules="all-linear"))
     model = load_model(lora, source)

@@ -199,7 +199,6 @@ def test_extract_answer_from_prose(text: str, expected: str) -> None:
 def test_the_first_call_of_a_process_is_bounded_too() -> None:
     # A fresh process (importing starts no worker): the first call waits at most START_WAIT (1.8 s)
     # for the workers to start, and the whole call at most max(DEADLINE, START_WAIT).
-    import os
     import subprocess
     import sys
 

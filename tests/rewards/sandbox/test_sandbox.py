@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from rewards.sandbox import bwrap as sandbox
 from rewards.sandbox import ExecResult, SandboxUnavailable, run_program, run_tests
+from rewards.sandbox import bwrap as sandbox
 from rewards.sandbox.limits import MIB, Limits, cgroup_bases, prlimit_args
 from rewards.sandbox.seccomp import compile_filter, filter_bytes
 
@@ -287,9 +287,11 @@ def test_seccomp_program_layout() -> None:
     assert filter_bytes("riscv64") is None and filter_bytes("x86_64") is not None
 
 
-def test_project_inside_a_mounted_tree_is_covered() -> None:
+def test_project_inside_a_mounted_tree_is_covered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Were the checkout inside a tree the sandbox mounts (say /usr/src/…), an empty tmpfs would cover it,
-    # unless the interpreter itself lives there.
+    # unless the interpreter itself lives there. Run from elsewhere, so the working directory (also
+    # hidden) cannot stand in for the project.
+    monkeypatch.chdir(tmp_path)
     parent = str(PROJECT.parent)
     assert str(PROJECT) in sandbox._paths_to_hide("/usr/bin/python3", (parent,))
     assert str(PROJECT) not in sandbox._paths_to_hide(f"{PROJECT}/bin/python3", (parent,))

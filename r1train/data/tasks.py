@@ -1,0 +1,164 @@
+"""Synthetic tasks, registered by name: seeded generators of (question, answer) rows.
+
+``data.source: synthetic:addition`` with ``data.task: {digits: 3, train_size: 20000, eval_size: 256}``.
+Train and held-out rows come from disjoint seeds and the held-out questions never appear in train.
+A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with at least ``question`` and
+``answer`` (more columns are allowed, e.g. ``level``).
+
+Tasks: ``chain`` (the pocket lab's task: a chain of one-digit operations), ``sum``, ``addition``, ``multiplication``,
+``copy`` (smoke tests) and ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from r1train.errors import UserError
+from r1train.registry import registrar
+
+Task = Callable[..., dict[str, Any]]
+TASKS: dict[str, Task] = {}
+
+
+register = registrar(TASKS)
+
+
+@register("addition")
+def addition(rng: random.Random, digits: int = 3, min_digits: int = 1) -> dict[str, Any]:
+    """``a+b`` with each operand having between ``min_digits`` and ``digits`` digits."""
+    da, db = rng.randint(min_digits, digits), rng.randint(min_digits, digits)
+    a = rng.randint(0 if da == 1 else 10 ** (da - 1), 10**da - 1)
+    b = rng.randint(0 if db == 1 else 10 ** (db - 1), 10**db - 1)
+    return {"question": f"{a}+{b}", "answer": str(a + b), "level": max(da, db)}
+
+
+CHAIN_OPS = {"+": lambda x, d: (x + d) % 10, "-": lambda x, d: (x - d) % 10, "*": lambda x, d: (x * d) % 10}
+LABELS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def chain_values(question: str) -> list[int]:
+    """The running values of a ``chain`` question: the start digit, then the value after each operation."""
+    values = [int(question[0])]
+    for i in range(1, len(question), 3):
+        op, d = question[i + 1], int(question[i + 2])
+        values.append(CHAIN_OPS[op](values[-1], d))
+    return values
+
+
+@register("chain")
+def chain(rng: random.Random, min_ops: int = 2, ops: int = 6) -> dict[str, Any]:
+    """``7a+3b*7c-2``: a start digit, then labelled one-digit operations, all modulo 10; level = how many.
+
+    The example reads: start at 7; a: +3 gives 0; b: *7 gives 0; c: -2 gives 8, the answer. Each step
+    is a single-digit fact, but the answer is a composition of several maps of the digits, which a
+    tiny model cannot do in one pass: it has to write the steps down (see ``corpus.chain_work``). The
+    labels let each written step find its operation by content, not by counting.
+    """
+    if not 1 <= min_ops <= ops <= len(LABELS):
+        raise UserError(f"chain task: need 1 <= min_ops ({min_ops}) <= ops ({ops}) <= {len(LABELS)}; change data.task")
+    n = rng.randint(min_ops, ops)
+    question = str(rng.randint(0, 9)) + "".join(f"{LABELS[i]}{rng.choice('+-*')}{rng.randint(1, 9)}" for i in range(n))
+    return {"question": question, "answer": str(chain_values(question)[-1]), "level": n}
+
+
+@register("sum")
+def sum_terms(rng: random.Random, digits: int = 2, min_terms: int = 2, terms: int = 5) -> dict[str, Any]:
+    """``a+b+c…``: between ``min_terms`` and ``terms`` numbers of ``digits`` digits; level = how many numbers.
+
+    Adding two numbers is one local step; adding five at once needs every column's carry from four
+    numbers together, which a tiny model rarely gets right without writing the running sums down.
+    """
+    n = rng.randint(min_terms, terms)
+    low = 10 ** (digits - 1) if digits > 1 else 0
+    nums = [rng.randint(low, 10**digits - 1) for _ in range(n)]
+    return {"question": "+".join(map(str, nums)), "answer": str(sum(nums)), "level": n}
+
+
+@register("copy")
+def copy(rng: random.Random, length: int = 4) -> dict[str, Any]:
+    """Repeat a random digit string: the easiest task, for smoke tests of the learning loop."""
+    s = "".join(rng.choice("0123456789") for _ in range(length))
+    return {"question": s, "answer": s, "level": length}
+
+
+@register("multiplication")
+def multiplication(rng: random.Random, digits: int = 2, min_digits: int = 1) -> dict[str, Any]:
+    """``a*b``: ``a`` has ``digits`` digits, ``b`` between ``min_digits`` and ``digits``; level = digits of b."""
+    a = rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1)
+    db = rng.randint(min_digits, digits)
+    b = rng.randint(0 if db == 1 else 10 ** (db - 1), 10**db - 1)
+    return {"question": f"{a}*{b}", "answer": str(a * b), "level": db}
+
+
+@register("countdown")
+def countdown(rng: random.Random, count: int = 4, min_count: int = 3, max_number: int = 99, max_target: int = 1000) -> dict[str, Any]:
+    """TinyZero's Countdown: reach ``target`` with each of ``nums`` once and + - * /; level = how many numbers.
+
+    The target is made by combining the numbers in a random order with random operations (integer
+    division only where exact), so every problem has at least one solution, kept in ``solution``.
+    Verified by the ``countdown.equation`` reward (columns ``nums`` and ``target``).
+    """
+    while True:
+        n = rng.randint(min_count, count)
+        nums = [rng.randint(1, max_number) for _ in range(n)]
+        order = rng.sample(nums, n)
+        value, expr = order[0], str(order[0])
+        for x in order[1:]:
+            ops = ["+", "*"] + (["-"] if value > x else []) + (["/"] if value % x == 0 else [])
+            op = rng.choice(ops)
+            value = {"+": value + x, "-": value - x, "*": value * x, "/": value // x}[op]
+            expr = f"({expr}){op}{x}" if op in "*/" and not expr.isdigit() else f"{expr}{op}{x}"
+        if 0 < value <= max_target:
+            break
+    question = (
+        f"Using the numbers {nums}, create an equation that equals {value}. You can use basic arithmetic "
+        "operations (+, -, *, /) and each number can only be used once. Show your work in <think> </think> "
+        "tags and return the final equation in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>."
+    )
+    return {"question": question, "answer": expr, "nums": nums, "target": value, "solution": expr, "level": n}
+
+
+OPTION_KEYS = ("train_size", "eval_size")
+
+
+def get(name: str) -> Task:
+    """The task registered as ``name``; an unknown name is one sentence listing the known ones."""
+    if name not in TASKS:
+        raise UserError(f"unknown synthetic task {name!r} in data.source; use one of {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Raise the sentence :func:`generate` would, by drawing one row: unknown task or options that do not fit."""
+    task = get(name)
+    opts = {k: v for k, v in options.items() if k not in OPTION_KEYS}
+    try:
+        task(random.Random(0), **opts)
+    except TypeError as exc:
+        raise UserError(f"data.task options {sorted(opts)} do not fit task {name!r} ({exc}); check data.task") from None
+
+
+def generate(name: str, options: dict[str, Any], seed: int) -> tuple[list[dict], list[dict]]:
+    """(train rows, held-out rows) for task ``name``; held-out questions are removed from train."""
+    get(name)
+    opts = dict(options)
+    train_size = int(opts.pop("train_size", 20000))
+    eval_size = int(opts.pop("eval_size", 256))
+    task = TASKS[name]
+    try:
+        held_rng = random.Random(f"{name}-eval-{seed}")
+        held = [task(held_rng, **opts) for _ in range(eval_size)]
+    except TypeError as exc:
+        raise UserError(f"data.task options {sorted(opts)} do not fit task {name!r} ({exc}); check data.task") from None
+    held_q = {row["question"] for row in held}
+    rng = random.Random(f"{name}-train-{seed}")
+    train: list[dict] = []
+    tries = 0
+    while len(train) < train_size and tries < train_size * 20:
+        row = task(rng, **opts)
+        tries += 1
+        if row["question"] not in held_q:
+            train.append(row)
+    return train, held

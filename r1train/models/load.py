@@ -1,0 +1,102 @@
+"""Load the policy: any causal LM through ``AutoModelForCausalLM.from_pretrained``, with its tokenizer.
+
+``model.name_or_path`` is a hub id (``Qwen/Qwen2.5-Math-1.5B``), a local directory (a checkpoint, or a
+training output directory), ``pocket-base`` (the pocket lab's shipped base), or ``tiny:<size>`` (built once by :mod:`r1train.models.tiny` and then loaded from
+disk through the very same path). An unreachable hub id (offline, typo) is a one-sentence error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1train.config import ModelConfig
+from r1train.errors import UserError
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from: the directory or hub id that ``from_pretrained`` (and vLLM) should read."""
+
+    path: str
+    revision: str | None = None
+
+
+def resolve_source(cfg: ModelConfig) -> ModelSource:
+    """Map ``tiny:<size>`` to its cache directory, a training output dir to its final model, else as is."""
+    name = cfg.name_or_path
+    if name == "pocket-base":  # the pocket lab's shipped base checkpoint
+        return ModelSource(str(Path(__file__).resolve().parents[1] / "assets" / "pocket-base"))
+    if name.startswith("tiny:"):
+        from r1train.models.tiny import materialise
+
+        return ModelSource(str(materialise(name)))
+    p = Path(name).expanduser()
+    if p.is_dir() and not (p / "config.json").exists() and (p / "model" / "config.json").exists():
+        return ModelSource(str(p / "model"))
+    if (name.startswith((".", "/", "~")) or p.suffix) and not p.exists():
+        raise UserError(f"model path {name!r} does not exist; give a local model directory or a hub id")
+    return ModelSource(name, cfg.revision)
+
+
+def torch_dtype(cfg: ModelConfig, device_type: str) -> Any:
+    """``auto``: bfloat16 on CUDA devices that support it, float32 elsewhere (CPU training wants fp32)."""
+    import torch
+
+    if cfg.dtype != "auto":
+        return getattr(torch, DTYPES[cfg.dtype])
+    if device_type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_tokenizer(source: ModelSource, trust_remote_code: bool = False) -> Any:
+    """The tokenizer (with chat template); pad token falls back to eos; padding is on the right."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(source.path, revision=source.revision, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise UserError(_unreachable(source.path, exc)) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_model(cfg: ModelConfig, source: ModelSource, device_type: str = "cpu") -> Any:
+    """The causal LM in training dtype, optionally wrapped with LoRA adapters (peft; see :mod:`r1train.models.lora`)."""
+    from transformers import AutoModelForCausalLM
+
+    from r1train.models import lora
+
+    dtype = torch_dtype(cfg, device_type)
+    quantization = lora.quantization_config(cfg.lora, dtype)  # QLoRA: base weights in 4 bits
+    extra = {"quantization_config": quantization} if quantization is not None else {}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path,
+            revision=source.revision,
+            dtype=dtype,
+            trust_remote_code=cfg.trust_remote_code,
+            **extra,
+        )
+    except OSError as exc:
+        raise UserError(_unreachable(source.path, exc)) from None
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if cfg.lora is not None:
+        model = lora.apply_lora(model, cfg.lora, cfg.gradient_checkpointing)
+    return model
+
+
+def _unreachable(name: str, exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"model {name!r} could not be loaded ({first[:160]}); check the hub id, or download it and give "
+        "the local directory, or use tiny:3m to try r1train offline"
+    )
