@@ -16,6 +16,7 @@ demo: install
 	$(VENV)/bin/r1train train recipes/pocket-zero.yaml train.output_dir=runs/pocket-zero-$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 install: $(STAMP)
