@@ -16,10 +16,25 @@ SCAN_LIMIT = 4_000  # how far a balanced-brace scan looks from one \boxed
 ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?|\banswer\s*:", re.IGNORECASE)
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer of a whole completion (see the module docstring); ``None`` when there is none."""
+MODES = ("strict", "lenient")
+
+
+def extract_answer(text: str, mode: str = "strict") -> str | None:
+    """The final answer of a whole completion (see the module docstring); ``None`` when there is none.
+
+    ``mode="lenient"`` falls back, when no marker is found, to the last math span or number of the text.
+    """
+    if mode not in MODES:
+        raise ValueError(f"extraction mode {mode!r}: choose one of {', '.join(MODES)}")
     if not isinstance(text, str) or not text:
         return None
+    found = _marked(text)
+    if found is None and mode == "lenient":
+        found = _last_expression(text)
+    return found
+
+
+def _marked(text: str) -> str | None:
     close = text.rfind("</answer>")
     if close >= 0:
         open_ = text.rfind("<answer>", 0, close)
@@ -33,6 +48,21 @@ def extract_answer(text: str) -> str | None:
         if found is not None and (cleaned := _clean(found)) is not None:
             return cleaned
     return None
+
+
+MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\$([^$\n]+?)\$|\\\(([^\n]+?)\\\)", re.DOTALL)
+LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def _last_expression(text: str) -> str | None:
+    """The last math span (``$…$``, ``$$…$$``, ``\\[…\\]``, ``\\(…\\)``), else the last number."""
+    tail = text[-SCAN_LIMIT:]
+    spans = [next(g for g in m.groups() if g is not None) for m in MATH_SPAN.finditer(tail)]
+    spans = [s for s in spans if s.strip()]
+    if spans:
+        return _clean(spans[-1])
+    numbers = LAST_NUMBER.findall(tail)
+    return _clean(numbers[-1].rstrip(",")) if numbers else None
 
 
 def _boxed(text: str) -> str | None:
