@@ -27,6 +27,7 @@ from rewards.math.latex import (
     BRACKETS, CHOICE, LIST, MATRIX, PERCENT, RELATION, SCALAR, SET, TEXT, UNION, Node, normalise, parse_answer,
 )  # fmt: skip
 
+ASSIGN = "assign"  # x = -5, p = 14/3: values in the written order, names in ``text`` (made by _simplify)
 NUM_DIGITS = 110
 NUM_TOL = sympy.Rational(1, 10**90)
 SYM_DIGITS = 40
@@ -104,6 +105,8 @@ def _well_formed(s: str) -> bool:
 
 def _equal(p: Node, g: Node) -> bool:
     p, g = _simplify(p), _simplify(g)
+    if p.kind == ASSIGN or g.kind == ASSIGN:
+        return _assignments_equal(p, g)
     if p.kind == CHOICE or g.kind == CHOICE:
         return _choice_equal(p, g)
     if p.kind == RELATION or g.kind == RELATION:
@@ -143,9 +146,8 @@ def _simplify(n: Node) -> Node:
         pairs = [_assignment(i) for i in n.items]  # type: ignore[arg-type]
         if all(pairs):
             names = [p[0] for p in pairs]  # type: ignore[index]
-            if len(set(names)) == len(names) and len(names) > 1:
-                ordered = sorted(pairs, key=lambda p: p[0])  # type: ignore[arg-type, return-value, index]
-                return Node(BRACKETS, tuple(p[1] for p in ordered), "()")  # type: ignore[index]
+            if len(set(names)) == len(names) and len(names) > 1:  # x = -5, p = 14/3: in the written order
+                return Node(ASSIGN, tuple(p[1] for p in pairs), "\n".join(names))  # type: ignore[index, misc]
             return Node(LIST, tuple(p[1] for p in pairs))  # type: ignore[index]
     return n
 
@@ -157,8 +159,12 @@ def _assignment(n: Node) -> tuple[str, Node] | None:
     lhs = n.items[0]
     if len(n.text.split()) > 1 and "\\in" in n.text:
         return None
-    if isinstance(lhs, Node) and lhs.kind == SCALAR and isinstance(lhs.items[0], sympy.Symbol):
+    if isinstance(lhs, Node) and lhs.kind == SCALAR and _is_name(lhs.items[0]):  # type: ignore[arg-type]
         return str(lhs.items[0]), n.items[-1]  # type: ignore[return-value]
+    if isinstance(lhs, Node) and lhs.kind == BRACKETS and lhs.text == ":" and all(
+        isinstance(i, Node) and i.kind == SCALAR and _is_name(i.items[0]) for i in lhs.items  # type: ignore[arg-type]
+    ):  # V_1:V_2 = 11:21, A:B = 1
+        return ":".join(str(i.items[0]) for i in lhs.items), n.items[-1]  # type: ignore[union-attr, return-value]
     if isinstance(lhs, Node) and lhs.kind == CHOICE and not lhs.items:  # D = (0, 1): a capital name
         return lhs.text, n.items[-1]  # type: ignore[return-value]
     if isinstance(lhs, Node) and lhs.kind == BRACKETS and all(
@@ -166,6 +172,33 @@ def _assignment(n: Node) -> tuple[str, Node] | None:
     ):  # (x, y) = (1, 2)
         return "(" + ",".join(str(i.items[0]) for i in lhs.items) + ")", n.items[-1]  # type: ignore[union-attr, return-value]
     return None
+
+
+def _is_name(e: object) -> bool:
+    """``x``, ``AB``, ``|AB|``, ``NO/BO``, ``y_1``: a quantity's name (symbols only, no numbers, no sums)."""
+    if isinstance(e, sympy.Symbol):
+        return True
+    if isinstance(e, sympy.Abs):
+        return _is_name(e.args[0])
+    if isinstance(e, sympy.Mul):
+        return all(_is_name(a) for a in e.args)
+    if isinstance(e, sympy.Pow):
+        return e.exp == -1 and _is_name(e.base)
+    return False
+
+
+def _assignments_equal(p: Node, g: Node) -> bool:
+    """``x = -5, p = 14/3`` against the same assignments in any order (by name), or against bare
+    values in the written order (``-5, 14/3``); never against other names."""
+    if p.kind == g.kind == ASSIGN:
+        pn, gn = p.text.split("\n"), g.text.split("\n")
+        if sorted(pn) != sorted(gn):
+            return False
+        values = dict(zip(pn, p.items))
+        return all(_item_equal(values[name], item) for name, item in zip(gn, g.items))
+    assign, other = (p, g) if p.kind == ASSIGN else (g, p)
+    values = _vector(other) if other.kind in (BRACKETS, MATRIX, LIST) else None
+    return values is not None and _ordered_equal(assign.items, values)
 
 
 def _choice_equal(p: Node, g: Node) -> bool:
@@ -178,6 +211,8 @@ def _choice_equal(p: Node, g: Node) -> bool:
 
 
 def _relation_equal(p: Node, g: Node) -> bool:
+    if p.kind == g.kind == RELATION and _same_relation(p, g):
+        return True
     pa, ga = _assignment(p), _assignment(g)
     if pa and ga:  # x = 5 against y = 5 is a different claim; f(x) = ... against y = ... is not
         plain = re.compile(r"[a-zA-Z](?:_\w+)?")
@@ -197,10 +232,36 @@ def _relation_equal(p: Node, g: Node) -> bool:
     if p.text == g.text == "=" and _all_scalar(p) and _all_scalar(g):
         return _proportional(_difference(p), _difference(g), positive=False)
     ps, gs = _as_set(p), _as_set(g)
-    if ps is not None and gs is not None:
-        return _sets_equal(ps, gs)
+    if ps is not None and gs is not None:  # x > 3 is not y > 3
+        return _relation_var(p) == _relation_var(g) and _sets_equal(ps, gs)
     pn, gn = _inequality(p), _inequality(g)
     return pn is not None and gn is not None and pn[1] == gn[1] and _proportional(pn[0], gn[0], positive=True)
+
+
+FLIPPED = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le", "=": "=", "\\ne": "\\ne"}
+
+
+def _same_relation(p: Node, g: Node) -> bool:
+    """The same chain of relations between equal sides, as written or read backwards (``x < y < z``,
+    ``f(2) < f(1) < f(4)``, ``x \\ne 3`` = ``3 \\ne x``)."""
+    if len(p.items) != len(g.items) or any(i is None for i in p.items + g.items):
+        return False
+    if p.text == g.text and _ordered_equal(p.items, g.items):
+        return True
+    ops = g.text.split()
+    flipped = " ".join(FLIPPED.get(op, "?") for op in reversed(ops))
+    return p.text == flipped and _ordered_equal(p.items, tuple(reversed(g.items)))
+
+
+def _relation_var(n: Node) -> str | None:
+    """The one quantity a one-variable relation speaks of (``x`` in ``x \\in [1, 2]``; ``|z|`` is not ``z``:
+    for a complex z, ``|z| < 1`` is a disc, not an interval)."""
+    if n.kind != RELATION:
+        return None
+    named = [i.items[0] for i in n.items if isinstance(i, Node) and i.kind == SCALAR and i.items[0].free_symbols]  # type: ignore[union-attr]
+    if len(named) != 1:
+        return None
+    return str(named[0])
 
 
 def _all_scalar(n: Node) -> bool:
@@ -222,7 +283,7 @@ def _inequality(n: Node) -> tuple[sympy.Expr, bool] | None:
 def _as_set(n: Node) -> sympy.Set | None:
     """Intervals, unions, and one-variable inequalities as sympy sets (None when not such a thing)."""
     try:
-        if n.kind == BRACKETS and len(n.items) == 2 and _all_scalar(n):
+        if n.kind == BRACKETS and len(n.items) == 2 and _all_scalar(n) and n.text in ("()", "[]", "(]", "[)"):
             a, b = (i.items[0] for i in n.items)  # type: ignore[union-attr]
             if not (a.is_extended_real and b.is_extended_real) or not bool(a < b):
                 return None
@@ -246,8 +307,8 @@ def _relation_set(n: Node) -> sympy.Set | None:
     if not set(ops) <= INEQUALITY or not _all_scalar(n):
         return None
     values = [i.items[0] for i in n.items]  # type: ignore[union-attr]
-    symbols = [k for k, v in enumerate(values) if isinstance(v, sympy.Symbol)]
-    if len(symbols) != 1 or any(v.free_symbols for k, v in enumerate(values) if k != symbols[0]):
+    symbols = [k for k, v in enumerate(values) if v.free_symbols]
+    if len(symbols) != 1 or not _is_name(values[symbols[0]]):  # x, f(x): one quantity, bounded
         return None
     k = symbols[0]
     result: sympy.Set = sympy.Interval(-sympy.oo, sympy.oo)
@@ -356,6 +417,8 @@ def _expr_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
         return False
     if a.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or b.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
         return False
+    if a.has(sympy.Sum, sympy.Product) or b.has(sympy.Sum, sympy.Product):
+        return False  # unevaluated sums compare only as written (above): sampling them is not bounded
     symbols = a.free_symbols | b.free_symbols
     if not symbols:
         if a.is_Rational and b.is_Rational:

@@ -166,7 +166,8 @@ def number(text: str) -> sympy.Rational:
 
 # -- the parser -----------------------------------------------------------------------------------
 
-ATOM_CMDS = {"frac", "sqrt", "binom", "lfloor", "lceil", "overline", "mathbf", "vec", "hat", "bar"}
+ATOM_CMDS = {"frac", "sqrt", "binom", "lfloor", "lceil", "overline", "mathbf", "vec", "hat", "bar", "sum", "prod"}
+MAX_TERMS = 1000  # a sum or product with numeric bounds is evaluated when it has at most this many terms
 
 
 class _Parser:
@@ -380,10 +381,33 @@ class _Parser:
             return sympy.floor(inner) if name == "lfloor" else sympy.ceiling(inner)
         if name in ("mathbf", "vec", "hat", "bar", "overline"):
             return self.group()
+        if name in ("sum", "prod"):
+            return self.big_operator(name)
         fn = FUNCTIONS.get(name)
         if fn is not None:
             return self.function(name, fn)
         raise ParseError(f"unknown command \\{name}")
+
+    def big_operator(self, name: str) -> sympy.Expr:
+        """``\\sum_{k=0}^{n-1} body`` (the body is the product that follows); kept unevaluated unless
+        its bounds are numbers and it has at most MAX_TERMS terms."""
+        self.expect("_")
+        self.expect("{")
+        var = self.take()
+        if var[0] != "id":
+            raise ParseError("a sum needs an index variable")
+        self.expect("=")
+        lower = self.expr()
+        self.expect("}")
+        self.expect("^")
+        upper = self.exponent()
+        body = self.term()
+        index = sympy.Symbol(var[1])
+        limits = (index, lower, upper)
+        op = sympy.Sum(body, limits) if name == "sum" else sympy.Product(body, limits)
+        if lower.is_Integer and upper.is_Integer and 0 <= upper - lower < MAX_TERMS:
+            return op.doit()
+        return op
 
     def function(self, name: str, fn: object) -> sympy.Expr:
         base: sympy.Expr | None = None

@@ -17,7 +17,7 @@ from r1train.bench._math_suites import expected, load_peer_cases, our_verdict
 from rewards.math import warm_up
 
 CASES = load_peer_cases()
-MIN_ACCURACY = 0.81  # ratchet: raised with each fix (the goal is 0.99)
+MIN_ACCURACY = 0.98  # ratchet: raised with each fix (the goal is 0.99)
 MATH_VERIFY_CORRECT = {
     "math-verify": 248, "hendrycks": 16, "nemo": 55, "open-r1": 3, "opencompass": 5, "qwen2.5-math": 16,
     "rllm": 1, "trl": 12, "verifiers": 5, "verl": 3,
@@ -44,7 +44,6 @@ def test_the_corpus_reaches_the_bar(verdicts: list[bool]) -> None:
     assert right / len(CASES) >= MIN_ACCURACY, f"{right}/{len(CASES)}"
 
 
-@pytest.mark.xfail(reason="issue 19: the false positives are fixed in the next commits", strict=False)
 def test_no_false_positive_on_any_suite(verdicts: list[bool]) -> None:
     wrong = [(c["suite"], c["test"]) for v, c in zip(verdicts, CASES) if v and not expected(c)]
     assert wrong == []
