@@ -28,6 +28,7 @@ MATH_SPAN = re.compile(
 LAST_NUMBER = re.compile(
     r"(?<![A-Za-z\d.,])-?(?:\d{1,3}(?:(?:,| )\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?%?|(?<![\w.])-?\.\d+"
 )
+WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")  # a word, not a command or a variable
 PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}\b")
 COMMANDS = (
     "frac|dfrac|tfrac|cfrac|left|right|le|leq|ge|geq|ne|neq|lt|gt|sqrt|boxed|fbox|text|textbf|mathrm|mathbf|"
@@ -93,7 +94,7 @@ def _marked(text: str) -> str | None:
 def _last_expression(text: str) -> str | None:
     """The last math span (``$…$``, ``$$…$$``, ``\\[…\\]``, ``\\(…\\)``) or number after it, whichever is later."""
     tail = text[-SCAN_LIMIT:]
-    if len(tail) < 200 and not PROSE_RE.search(tail) and "$" not in tail:  # the whole text is an expression
+    if len(tail) < 200 and not WORD_RE.search(tail) and "$" not in tail:  # the whole text is an expression
         return _clean(tail)
     spans = [m for m in MATH_SPAN.finditer(tail) if next(g for g in m.groups() if g is not None).strip()]
     after = spans[-1].end() if spans else 0

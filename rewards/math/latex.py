@@ -8,7 +8,7 @@ separators, repeating decimals) and :func:`parse_answer` turns the result into a
 :mod:`rewards.math.equivalence` compares two such trees.
 
 Everything here is linear-time string work plus the bounded expression parser; it raises
-:class:`~rewards.expr.ParseError` or :class:`~rewards.expr.Unsafe` rather than guess.
+:class:`~rewards.math.bounds.ParseError` or :class:`~rewards.math.bounds.Unsafe` rather than guess.
 """
 
 from __future__ import annotations
@@ -250,12 +250,10 @@ def _structure(s: str, depth: int) -> Node:
         words = s.split()
         if len(words) > 1 or len(s) >= 3 or s.lower() == "no":
             return Node(TEXT, (), " ".join(w.lower() for w in words))
+    if s.count("\\begin") > 1 and (product := _matrix_arithmetic(s)) is not None:
+        return product
     if (m := MATRIX_RE.match(s)) is not None:
-        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip() and not r.strip().startswith("\\hline")]
-        cells = tuple(tuple(_scalar(c) for c in row.split("&")) for row in rows)
-        if not cells or len({len(r) for r in cells}) != 1:
-            raise ParseError("ragged matrix")
-        return Node(MATRIX, cells)
+        return Node(MATRIX, _matrix_cells(m.group(2)))
     groups = top_level_split(s, re.compile(";"))
     if len(groups) > 1 and all(len(top_level_split(g, re.compile(","))) > 1 for g in groups):
         return Node(LIST, tuple(_structure(g, depth + 1) for g in groups if g.strip()))  # p=5,q=2;p=7,q=2
@@ -307,6 +305,39 @@ def _structure(s: str, depth: int) -> Node:
     if s.endswith("%"):
         return Node(PERCENT, (_scalar(s[:-1]),))
     return Node(SCALAR, (_scalar(s),))
+
+
+def _matrix_cells(body: str) -> tuple[tuple[sympy.Expr, ...], ...]:
+    rows = [r for r in re.split(r"\\\\", body) if r.strip() and not r.strip().startswith("\\hline")]
+    cells = tuple(tuple(_scalar(c) for c in row.split("&")) for row in rows)
+    if not cells or len({len(r) for r in cells}) != 1:
+        raise ParseError("ragged matrix")
+    return cells
+
+
+def _matrix_arithmetic(s: str) -> Node | None:
+    """``A + B``, ``A - B``, ``A B``, ``A \\cdot B`` of written-out matrices (at most 8 x 8), as one matrix."""
+    pieces = re.split(r"(\\begin\{[pbvBV]?matrix\}.*?\\end\{[pbvBV]?matrix\})", s, flags=re.DOTALL)
+    ops, matrices = pieces[2:-1:2], pieces[1::2]
+    if pieces[0].strip() or pieces[-1].strip() or not all(re.fullmatch(r"\s*(?:[+-]|\\cdot|\\times)?\s*", o) for o in ops):
+        return None
+    values = []
+    for text in matrices:
+        m = MATRIX_RE.match(text)
+        if m is None:
+            return None
+        cells = _matrix_cells(m.group(2))
+        if len(cells) > 8 or len(cells[0]) > 8:
+            raise Unsafe("matrix too large")
+        values.append(sympy.Matrix(cells))
+    result = values[0]
+    try:
+        for op, value in zip(ops, values[1:]):
+            op = op.strip()
+            result = result + value if op == "+" else result - value if op == "-" else result * value
+    except sympy.ShapeError:
+        raise ParseError("matrix shapes do not match") from None
+    return Node(MATRIX, tuple(tuple(result.row(i)) for i in range(result.rows)))
 
 
 def _flat_pm(items: tuple[Node, ...]) -> tuple[Node, ...]:
