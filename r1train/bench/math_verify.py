@@ -1,14 +1,18 @@
 """Benchmark the math verifier against Math-Verify: accuracy, cases/s and latency on the public corpus.
 
-Run: ``r1train bench math_verify`` or ``python -m r1train.bench.math_verify [--cases FILE] [--no-math-verify]``.
+Run: ``r1train bench math_verify [--suites] [--failures] [--cases FILE] [--no-math-verify]``.
 
-It scores every case of ``tests/rewards/math_cases.jsonl`` (pairs of bare answers, and whole completions
+It scores every case of ``tests/rewards/math/math_cases.jsonl`` (pairs of bare answers, and whole completions
 whose answer is extracted first) with :func:`rewards.math.is_equivalent`, then a set of hostile inputs
 (huge powers and factorials, deep nesting, 100 KB strings, TeX programs), and prints for each checker:
-accuracy, cases/s, p50/p99/max latency per call, and the slowest hostile call. Math-Verify is installed
-into its own scratch virtual environment (``--venv``, default ``/tmp/r1train-bench-math-verify``; never a
-dependency of r1train) and run there in a subprocess with its defaults (``parse`` then ``verify``, bare
-answers wrapped in ``$…$``). If pip cannot get it, the benchmark says so and prints our figures alone.
+accuracy, cases/s, p50/p99/max latency per call, and the slowest hostile call. ``--suites`` scores the
+peer-suite corpus instead (``tests/rewards/math/peer_cases.jsonl``, see :mod:`r1train.bench._math_suites`):
+per suite, our accuracy next to Math-Verify's, the false positives of each, and the slowest calls.
+
+Math-Verify runs from a bench-only virtual environment (``--venv``, default ``.venv-bench-math`` in the
+checkout; never a dependency of r1train), in a subprocess, with its defaults (``parse`` then ``verify``,
+bare answers wrapped in ``$…$``) or, on its own suite, each test's configuration. When that environment
+is absent the benchmark says so and prints our figures alone (``--install`` creates it with pip).
 Figures are printed, never asserted.
 """
 
@@ -24,8 +28,10 @@ import venv
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CASES = Path(__file__).resolve().parents[2] / "tests" / "rewards" / "math" / "math_cases.jsonl"
-DEFAULT_VENV = Path("/tmp/r1train-bench-math-verify")
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CASES = ROOT / "tests" / "rewards" / "math" / "math_cases.jsonl"
+DEFAULT_VENV = ROOT / ".venv-bench-math"
+MV_REQUIREMENT = "math-verify[antlr4_13_2]==0.9.0"
 
 
 def hostile_inputs() -> list[str]:
@@ -99,16 +105,18 @@ print(json.dumps(out))
 """
 
 
-def ensure_math_verify(venv_dir: Path) -> tuple[Path | None, str]:
-    """A Python with math-verify installed (created on first use); (None, why) when pip cannot get it."""
+def ensure_math_verify(venv_dir: Path, install: bool = False) -> tuple[Path | None, str]:
+    """A Python with math-verify installed (created only with ``install``); (None, why) when there is none."""
     python = venv_dir / "bin" / "python"
     check = [str(python), "-c", "import math_verify, latex2sympy2_extended"]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python, "cached"
+    if not install:
+        return None, f"no Math-Verify in {venv_dir}; create it with --install (pip install {MV_REQUIREMENT})"
     try:
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
         pip = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "math-verify[antlr4_13_2]"],
+            [str(python), "-m", "pip", "install", "-q", MV_REQUIREMENT],
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError) as exc:
@@ -150,7 +158,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="scratch venv for Math-Verify")
     parser.add_argument("--no-math-verify", action="store_true", help="only time our checker")
     parser.add_argument("--failures", action="store_true", help="list the cases each checker gets wrong")
+    parser.add_argument("--suites", action="store_true", help="score the peer-suite corpus, per suite")
+    parser.add_argument("--install", action="store_true", help="create the Math-Verify venv with pip if absent")
     args = parser.parse_args(argv)
+    if args.suites:
+        return main_suites(args)
     if not args.cases.is_file():
         print(f"no corpus at {args.cases}; give one with --cases FILE.jsonl")
         return 2
@@ -158,7 +170,7 @@ def main(argv: list[str]) -> int:
     runs: dict[str, dict[str, Any]] = {"r1train": run_ours(cases, hostile)}
     note = ""
     if not args.no_math_verify:
-        python, how = ensure_math_verify(args.venv)
+        python, how = ensure_math_verify(args.venv, args.install)
         if python is None:
             note = f"Math-Verify: not run ({how})"
         else:
@@ -184,6 +196,35 @@ def main(argv: list[str]) -> int:
                 if got != case["expected"]:
                     what = case.get("pred", case.get("completion", ""))[:70]
                     print(f"{name} wrong: {case['category']}: {what!r} vs {case['gold']!r} (expected {case['expected']})")
+    return 0
+
+
+def main_suites(args: argparse.Namespace) -> int:
+    from r1train.bench import _math_suites as suites
+
+    cases = suites.load_peer_cases()
+    runs: dict[str, dict[str, Any]] = {"r1train": suites.run_ours(cases)}
+    note = ""
+    if not args.no_math_verify:
+        python, how = ensure_math_verify(args.venv, args.install)
+        mv = suites.run_math_verify(python, cases) if python is not None else how
+        if isinstance(mv, str):
+            note = f"Math-Verify: not run ({mv})"
+        else:
+            runs["math-verify"] = mv
+    disputed = sum("ours" in c for c in cases)
+    print(f"peer suites: {suites.PEER_CASES} ({len(cases)} cases, {disputed} with a label we dispute; "
+          f"'ok' counts against our labels, '(suite labels)' against the suites' own)")  # fmt: skip
+    print("\n".join(suites.suite_table(cases, runs)))
+    if note:
+        print(note)
+    for name, run in runs.items():
+        times_ms = sorted(1000 * t for t in run["times"])
+        p99 = times_ms[min(len(times_ms) - 1, int(0.99 * len(times_ms)))]
+        print(f"{name}: p50 {statistics.median(times_ms):.2f} ms, p99 {p99:.2f} ms, max {times_ms[-1]:.1f} ms; slowest:")
+        print("\n".join(suites.slowest(cases, run)))
+    if args.failures:
+        print("\n".join(suites.failures(cases, runs)))
     return 0
 
 

@@ -1,11 +1,12 @@
 """The math verifier: extract a completion's final answer, decide whether it equals the gold answer.
 
 * :mod:`rewards.math.extract` — :func:`extract_answer` (answer tags, ``\\boxed``, ``####``, "the answer
-  is") and :func:`gold_answer`.
+  is"; ``mode="strict"`` by default, ``"lenient"`` falls back to the last expression) and :func:`gold_answer`.
 * :mod:`rewards.math.verify` — :func:`is_equivalent`: exact, bounded in time from any thread (each check
   runs in a killable worker process, started on first use).
-* :mod:`rewards.math.latex`, :mod:`rewards.math.expr`, :mod:`rewards.math.equivalence` — LaTeX
-  normalisation, a bounded safe parser into sympy, and the equivalence rules (run in the workers).
+* :mod:`rewards.math.latex`, :mod:`rewards.math.expr` (with :mod:`rewards.math.bounds`),
+  :mod:`rewards.math.equivalence` (with :mod:`rewards.math.compare`) — LaTeX normalisation, a bounded safe
+  parser into sympy, and the equivalence rules (run in the workers).
 * :mod:`rewards.math.reward` — the ``math.accuracy`` reward.
 
 Use::

@@ -1,16 +1,18 @@
 """Are two parsed final answers the same mathematical object? Exact by default.
 
-:func:`equivalent` parses both answers with :mod:`rewards.math.latex` and compares the trees:
+:func:`equivalent` parses both answers with :mod:`rewards.math.latex` and compares the trees
+(values through :mod:`rewards.math.compare`):
 
-* numbers: rationals exactly (``0.5`` = ``1/2``, ``123456788`` != ``123456789``); other closed forms
-  (radicals, pi, e, complex numbers) by a 110-digit evaluation with a 1e-90 relative tolerance, which no
-  two different answers of a contest pass;
-* expressions: identical free symbols and equal values at several fixed random points (identity testing;
-  ``(x+1)^2`` = ``x^2+2x+1``);
-* equations as proportional ``lhs - rhs``, assignments (``x = 5``) by their value, inequalities in one
-  variable and intervals as sets (``x > 3`` = ``(3, \\infty)``), unions order-free;
-* sets and lists of answers order-free, tuples/points and matrices ordered, multiple-choice letters,
-  percentages (``50\\%`` = ``50`` = ``0.5``), plain words case-insensitively.
+* numbers exactly, closed forms at 110 digits, expressions by identity testing (see compare);
+* equations as proportional ``lhs - rhs``; assignments (``x = 5``) by their value, and a gold written
+  ``name = value`` whose name is not a plain variable (``AB = 4``, ``|AB| = 1``, ``A:B = 1``) too;
+  several assignments by name when both sides name them, else in the written order
+  (``x = -5, p = 14/3`` is ``(-5, 14/3)``, never ``(14/3, -5)``);
+* chains of relations side by side (``x < y < z``; read backwards with the relations flipped);
+  inequalities in one quantity and intervals as sets (``x > 3`` = ``(3, \\infty)``; never ``y > 3``),
+  unions order-free;
+* sets and lists of answers order-free, tuples/points, ratios (``7:32``) and matrices ordered,
+  multiple-choice letters, percentages (``50\\%`` = ``50`` = ``0.5``), plain words case-insensitively.
 
 It runs in a worker process (see :mod:`rewards.math`), so it may be slow on hostile input: the caller
 kills it at a deadline. Every failure to parse or compare means "not equivalent".
@@ -22,6 +24,17 @@ import re
 
 import sympy
 
+from rewards.math.compare import (
+    all_scalar,
+    as_set,
+    difference,
+    expr_equal,
+    inequality,
+    is_name,
+    proportional,
+    relation_var,
+    sets_equal,
+)  # fmt: skip
 from rewards.math.expr import Undefined
 from rewards.math.latex import (
     BRACKETS,
@@ -39,17 +52,7 @@ from rewards.math.latex import (
     parse_answer,
 )  # fmt: skip
 
-NUM_DIGITS = 110
-NUM_TOL = sympy.Rational(1, 10**90)
-SYM_DIGITS = 40
-SYM_TOL = sympy.Rational(1, 10**25)
-SAMPLE_POINTS = (
-    (sympy.Rational(7, 5), sympy.Rational(13, 11), sympy.Rational(3, 7), sympy.Rational(29, 13)),
-    (sympy.Rational(5, 3), sympy.Rational(2, 9), sympy.Rational(17, 6), sympy.Rational(11, 17)),
-    (sympy.Rational(31, 23), sympy.Rational(19, 7), sympy.Rational(6, 5), sympy.Rational(41, 37)),
-    (-sympy.Rational(4, 3), sympy.Rational(9, 4), -sympy.Rational(23, 19), sympy.Rational(8, 3)),
-)  # the last point has negative values: |x| is not x, sqrt(x^2) is not x
-INEQUALITY = {"<", ">", "\\le", "\\ge"}
+ASSIGN = "assign"  # x = -5, p = 14/3: values in the written order, names in ``text`` (made by _simplify)
 TEX_PROGRAM = re.compile(r"\\(?:def|input|include|newcommand|renewcommand|let|write|csname|catcode|loop|edef|gdef)")
 NUMBER_WORDS = {
     w: k for k, w in enumerate(
@@ -116,14 +119,16 @@ def _well_formed(s: str) -> bool:
 
 def _equal(p: Node, g: Node) -> bool:
     p, g = _simplify(p), _simplify(g)
+    if p.kind == ASSIGN or g.kind == ASSIGN:
+        return _assignments_equal(p, g)
     if p.kind == CHOICE or g.kind == CHOICE:
         return _choice_equal(p, g)
     if p.kind == RELATION or g.kind == RELATION:
         return _relation_equal(p, g)
     if p.kind in (UNION, LIST) or g.kind in (UNION, LIST):
-        ps, gs = _as_set(p), _as_set(g)
+        ps, gs = as_set(p), as_set(g)
         if ps is not None and gs is not None and (p.kind == UNION or g.kind == UNION):
-            return _sets_equal(ps, gs)
+            return sets_equal(ps, gs)
     if p.kind in (SCALAR, PERCENT) and g.kind in (SCALAR, PERCENT):
         return _scalar_equal(p, g)
     if p.kind == TEXT or g.kind == TEXT:
@@ -136,7 +141,7 @@ def _equal(p: Node, g: Node) -> bool:
         return p.text == g.text and _ordered_equal(p.items, g.items)
     if p.kind == g.kind == MATRIX:
         return len(p.items) == len(g.items) and all(
-            len(a) == len(b) and all(_expr_equal(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+            len(a) == len(b) and all(expr_equal(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
             for a, b in zip(p.items, g.items)
         )
     if p.kind in ordered or g.kind in ordered:  # a point vs a vector vs a bare list: compare in order
@@ -155,9 +160,8 @@ def _simplify(n: Node) -> Node:
         pairs = [_assignment(i) for i in n.items]  # type: ignore[arg-type]
         if all(pairs):
             names = [p[0] for p in pairs]  # type: ignore[index]
-            if len(set(names)) == len(names) and len(names) > 1:
-                ordered = sorted(pairs, key=lambda p: p[0])  # type: ignore[arg-type, return-value, index]
-                return Node(BRACKETS, tuple(p[1] for p in ordered), "()")  # type: ignore[index]
+            if len(set(names)) == len(names) and len(names) > 1:  # x = -5, p = 14/3: in the written order
+                return Node(ASSIGN, tuple(p[1] for p in pairs), "\n".join(names))  # type: ignore[index, misc]
             return Node(LIST, tuple(p[1] for p in pairs))  # type: ignore[index]
     return n
 
@@ -169,8 +173,14 @@ def _assignment(n: Node) -> tuple[str, Node] | None:
     lhs = n.items[0]
     if len(n.text.split()) > 1 and "\\in" in n.text:
         return None
-    if isinstance(lhs, Node) and lhs.kind == SCALAR and isinstance(lhs.items[0], sympy.Symbol):
+    if isinstance(lhs, Node) and lhs.kind == SCALAR and is_name(lhs.items[0]):  # type: ignore[arg-type]
         return str(lhs.items[0]), n.items[-1]  # type: ignore[return-value]
+    if isinstance(lhs, Node) and lhs.kind == BRACKETS and lhs.text == ":" and all(
+        isinstance(i, Node) and ((i.kind == SCALAR and is_name(i.items[0])) or (i.kind == CHOICE and not i.items))  # type: ignore[arg-type]
+        for i in lhs.items
+    ):  # V_1:V_2 = 11:21, A:B = 1
+        names = (str(i.items[0]) if i.kind == SCALAR else i.text for i in lhs.items)  # type: ignore[union-attr]
+        return ":".join(names), n.items[-1]  # type: ignore[return-value]
     if isinstance(lhs, Node) and lhs.kind == CHOICE and not lhs.items:  # D = (0, 1): a capital name
         return lhs.text, n.items[-1]  # type: ignore[return-value]
     if isinstance(lhs, Node) and lhs.kind == BRACKETS and all(
@@ -178,6 +188,20 @@ def _assignment(n: Node) -> tuple[str, Node] | None:
     ):  # (x, y) = (1, 2)
         return "(" + ",".join(str(i.items[0]) for i in lhs.items) + ")", n.items[-1]  # type: ignore[union-attr, return-value]
     return None
+
+
+def _assignments_equal(p: Node, g: Node) -> bool:
+    """``x = -5, p = 14/3`` against the same assignments in any order (by name), or against bare
+    values in the written order (``-5, 14/3``); never against other names."""
+    if p.kind == g.kind == ASSIGN:
+        pn, gn = p.text.split("\n"), g.text.split("\n")
+        if sorted(pn) != sorted(gn):
+            return False
+        values = dict(zip(pn, p.items))
+        return all(_item_equal(values[name], item) for name, item in zip(gn, g.items))
+    assign, other = (p, g) if p.kind == ASSIGN else (g, p)
+    values = _vector(other) if other.kind in (BRACKETS, MATRIX, LIST) else None
+    return values is not None and _ordered_equal(assign.items, values)
 
 
 def _choice_equal(p: Node, g: Node) -> bool:
@@ -190,6 +214,8 @@ def _choice_equal(p: Node, g: Node) -> bool:
 
 
 def _relation_equal(p: Node, g: Node) -> bool:
+    if p.kind == g.kind == RELATION and _same_relation(p, g):
+        return True
     pa, ga = _assignment(p), _assignment(g)
     if pa and ga:  # x = 5 against y = 5 is a different claim; f(x) = ... against y = ... is not
         plain = re.compile(r"[a-zA-Z](?:_\w+)?")
@@ -202,99 +228,48 @@ def _relation_equal(p: Node, g: Node) -> bool:
         return _equal(p, ga[1])
     if p.kind != RELATION or g.kind != RELATION:  # "2 + 3 = 5" against "5": the last value counts
         rel, other = (p, g) if p.kind == RELATION else (g, p)
-        if rel is p and set(rel.text.split()) <= {"=", "\\approx"}:
+        if rel is p and set(rel.text.split()) <= {"=", "\\approx"} and _states_value(rel):
             return _equal(rel.items[-1], other)  # type: ignore[arg-type]
-        ps, gs = _as_set(p), _as_set(g)
-        return ps is not None and gs is not None and _sets_equal(ps, gs)
-    if p.text == g.text == "=" and _all_scalar(p) and _all_scalar(g):
-        return _proportional(_difference(p), _difference(g), positive=False)
-    ps, gs = _as_set(p), _as_set(g)
-    if ps is not None and gs is not None:
-        return _sets_equal(ps, gs)
-    pn, gn = _inequality(p), _inequality(g)
-    return pn is not None and gn is not None and pn[1] == gn[1] and _proportional(pn[0], gn[0], positive=True)
+        ps, gs = as_set(p), as_set(g)
+        return ps is not None and gs is not None and sets_equal(ps, gs)
+    if p.text == g.text == "=" and all_scalar(p) and all_scalar(g):
+        return proportional(difference(p), difference(g), positive=False)
+    ps, gs = as_set(p), as_set(g)
+    if ps is not None and gs is not None:  # x > 3 is not y > 3
+        return relation_var(p) == relation_var(g) and sets_equal(ps, gs)
+    pn, gn = inequality(p), inequality(g)
+    return pn is not None and gn is not None and pn[1] == gn[1] and proportional(pn[0], gn[0], positive=True)
 
 
-def _all_scalar(n: Node) -> bool:
-    return all(isinstance(i, Node) and i.kind == SCALAR for i in n.items)
-
-
-def _difference(n: Node) -> sympy.Expr:
-    return n.items[0].items[0] - n.items[1].items[0]  # type: ignore[union-attr]
-
-
-def _inequality(n: Node) -> tuple[sympy.Expr, bool] | None:
-    """``a < b`` as (b - a, strict) meaning "b - a > 0" (or ">= 0" when not strict); two sides only."""
-    if len(n.items) != 2 or n.text not in INEQUALITY or not _all_scalar(n):
-        return None
-    diff = _difference(n)
-    return (-diff if n.text in ("<", "\\le") else diff), n.text in ("<", ">")
-
-
-def _as_set(n: Node) -> sympy.Set | None:
-    """Intervals, unions, and one-variable inequalities as sympy sets (None when not such a thing)."""
-    try:
-        if n.kind == BRACKETS and len(n.items) == 2 and _all_scalar(n):
-            a, b = (i.items[0] for i in n.items)  # type: ignore[union-attr]
-            if not (a.is_extended_real and b.is_extended_real) or not bool(a < b):
-                return None
-            return sympy.Interval(a, b, n.text[0] == "(", n.text[1] == ")")
-        if n.kind in (UNION, LIST) and n.items:
-            parts = [_as_set(i) for i in n.items]  # type: ignore[arg-type]
-            if n.kind == LIST and not all(i.kind == RELATION for i in n.items):  # type: ignore[union-attr]
-                return None
-            return sympy.Union(*parts) if all(p is not None for p in parts) else None
-        if n.kind == RELATION:
-            return _relation_set(n)
-    except (TypeError, ValueError):
-        return None
-    return None
-
-
-def _relation_set(n: Node) -> sympy.Set | None:
-    ops = n.text.split()
-    if ops == ["\\in"]:
-        return _as_set(n.items[1])  # type: ignore[arg-type]
-    if not set(ops) <= INEQUALITY or not _all_scalar(n):
-        return None
-    values = [i.items[0] for i in n.items]  # type: ignore[union-attr]
-    symbols = [k for k, v in enumerate(values) if isinstance(v, sympy.Symbol)]
-    if len(symbols) != 1 or any(v.free_symbols for k, v in enumerate(values) if k != symbols[0]):
-        return None
-    k = symbols[0]
-    result: sympy.Set = sympy.Interval(-sympy.oo, sympy.oo)
-    for j, op in enumerate(ops):
-        left, right = values[j], values[j + 1]
-        if j + 1 == k:  # bound <op> x
-            bound, lower = left, op in ("<", "\\le")
-        elif j == k:  # x <op> bound
-            bound, lower = right, op in (">", "\\ge")
-        else:
-            return None
-        strict = op in ("<", ">")
-        part = sympy.Interval(bound, sympy.oo, strict, True) if lower else sympy.Interval(-sympy.oo, bound, True, strict)
-        result = result.intersect(part)
-    return result
-
-
-def _sets_equal(a: sympy.Set, b: sympy.Set) -> bool:
-    if a == b:
-        return True
-    ai = list(a.args) if isinstance(a, sympy.Union) else [a]
-    bi = list(b.args) if isinstance(b, sympy.Union) else [b]
-    if len(ai) != len(bi) or not all(isinstance(x, sympy.Interval) for x in ai + bi):
-        return False
-    key = lambda i: float(i.start) if i.start.is_finite else -1e308  # noqa: E731
+def _states_value(rel: Node) -> bool:
+    """``2 + 3 = 5``, ``x = y = 5``, ``AB = 4``: every side but the last is a number or a name, so the last
+    side is the value stated (``2x = 6`` states x = 3, not 6; ``x + y = 5`` is an equation)."""
     return all(
-        x.left_open == y.left_open and x.right_open == y.right_open
-        and _expr_equal(x.start, y.start) and _expr_equal(x.end, y.end)
-        for x, y in zip(sorted(ai, key=key), sorted(bi, key=key))
-    )  # fmt: skip
+        i is None or (isinstance(i, Node) and i.kind == SCALAR and (not i.items[0].free_symbols or is_name(i.items[0])))  # type: ignore[union-attr]
+        for i in rel.items[:-1]
+    )
+
+
+FLIPPED = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le", "=": "=", "\\ne": "\\ne"}
+
+
+def _same_relation(p: Node, g: Node) -> bool:
+    """The same chain of relations between equal sides, as written or read backwards (``x < y < z``,
+    ``f(2) < f(1) < f(4)``, ``x \\ne 3`` = ``3 \\ne x``)."""
+    if len(p.items) != len(g.items) or any(i is None for i in p.items + g.items):
+        return False
+    if p.text == g.text and _ordered_equal(p.items, g.items):
+        return True
+    ops = g.text.split()
+    flipped = " ".join(FLIPPED.get(op, "?") for op in reversed(ops))
+    return p.text == flipped and _ordered_equal(p.items, tuple(reversed(g.items)))
 
 
 def _distinct(n: Node) -> tuple[object, ...]:
-    """A set's elements without repeats ({1, 1, 2} = {1, 2}); a list keeps its multiplicities."""
-    if n.kind != SET:
+    """A set's elements without repeats ({1, 1, 2} = {1, 2}); so for a list of solution tuples (a pair
+    written twice is the same solution); a list of numbers keeps its multiplicities (roots: 1, 1, 2)."""
+    tuples = n.kind == LIST and all(isinstance(i, Node) and i.kind == BRACKETS and i.text == "()" for i in n.items)
+    if n.kind != SET and not tuples:
         return n.items
     kept: list[object] = []
     for item in n.items:
@@ -325,7 +300,7 @@ def _item_equal(a: object, b: object) -> bool:
         a = a.items[0]
     if isinstance(b, Node) and b.kind == SCALAR:
         b = b.items[0]
-    return isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic) and _expr_equal(a, b)  # type: ignore[arg-type]
+    return isinstance(a, sympy.Basic) and isinstance(b, sympy.Basic) and expr_equal(a, b)  # type: ignore[arg-type]
 
 
 def _ordered_equal(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
@@ -349,71 +324,14 @@ def _unordered_equal(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
 
 def _scalar_equal(p: Node, g: Node) -> bool:
     a, b = p.items[0], g.items[0]
-    if _expr_equal(a, b):  # type: ignore[arg-type]
+    if expr_equal(a, b):  # type: ignore[arg-type]
         return True
     if p.kind != g.kind:  # 50% against 0.5 (and 0.5 against 50%)
         pa = a / 100 if p.kind == PERCENT else a  # type: ignore[operator]
         gb = b / 100 if g.kind == PERCENT else b  # type: ignore[operator]
-        return _expr_equal(pa, gb)
+        return expr_equal(pa, gb)
     return False
 
 
 # -- expression comparison ----------------------------------------------------------------------------
 
-
-def _expr_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    if a == b:
-        return True
-    if not isinstance(a, sympy.Expr) or not isinstance(b, sympy.Expr):
-        return False
-    if a.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or b.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
-        return False
-    symbols = a.free_symbols | b.free_symbols
-    if not symbols:
-        if a.is_Rational and b.is_Rational:
-            return False  # exact and already compared
-        return _close(a.evalf(NUM_DIGITS), b.evalf(NUM_DIGITS), NUM_TOL)
-    if a.free_symbols != b.free_symbols and (a.free_symbols and b.free_symbols):
-        return False
-    return _agree_at_points(a - b, symbols, b)
-
-
-def _close(va: sympy.Expr, vb: sympy.Expr, tol: sympy.Rational) -> bool:
-    if not (va.is_number and vb.is_number) or va.has(sympy.zoo, sympy.nan, sympy.oo):
-        return False
-    scale = max(abs(va), abs(vb), 1)
-    return bool(abs(va - vb) <= tol * scale)
-
-
-def _agree_at_points(diff: sympy.Expr, symbols: set[sympy.Symbol], ref: sympy.Expr) -> bool:
-    """``diff`` vanishes at every usable sample point (at least two), relative to ``ref``'s size."""
-    names = sorted(symbols, key=str)
-    used = 0
-    for point in SAMPLE_POINTS:
-        subs = {s: point[k % len(point)] + k // len(point) for k, s in enumerate(names)}
-        d = diff.evalf(SYM_DIGITS, subs=subs)
-        r = ref.evalf(SYM_DIGITS, subs=subs)
-        if not (d.is_number and r.is_number) or d.has(sympy.zoo, sympy.nan) or r.has(sympy.zoo, sympy.nan):
-            continue
-        if not bool(abs(d) <= SYM_TOL * max(abs(r), 1)):
-            return False
-        used += 1
-    return used >= 2
-
-
-def _proportional(f: sympy.Expr, g: sympy.Expr, positive: bool) -> bool:
-    """``f = c * g`` for a constant ``c`` (nonzero; positive when comparing inequalities)."""
-    symbols = f.free_symbols | g.free_symbols
-    if not symbols:
-        return False
-    names = sorted(symbols, key=str)
-    ratios = []
-    for point in SAMPLE_POINTS:
-        subs = {s: point[k % len(point)] + k // len(point) for k, s in enumerate(names)}
-        fv, gv = f.evalf(SYM_DIGITS, subs=subs), g.evalf(SYM_DIGITS, subs=subs)
-        if not (fv.is_number and gv.is_number) or abs(gv) < SYM_TOL:
-            continue
-        ratios.append(fv / gv)
-    if len(ratios) < 2 or abs(ratios[0]) < SYM_TOL or (positive and not ratios[0].is_extended_positive):
-        return False
-    return all(_close(r, ratios[0], SYM_TOL) for r in ratios[1:])

@@ -5,36 +5,34 @@ a reward must refuse ``10^{10^{10}}`` or ``100000!`` instead of computing it. Th
 *expression* (no commas, relations or sets: :mod:`rewards.math.latex` splits those first) and builds a
 sympy expression with exact numbers: ``0.5`` becomes ``1/2``, never a float.
 
-Bounds: nesting deeper than :data:`MAX_DEPTH`, a number with more than :data:`MAX_DIGITS` digits, a
-power or factorial whose value would exceed that, all raise :class:`Unsafe`; anything it does not
-understand raises :class:`ParseError`. Both mean "cannot compare symbolically".
+Bounds: nesting deeper than :data:`MAX_DEPTH` or more than :data:`MAX_TOKENS` tokens, and (through the
+builders of :mod:`rewards.math.bounds`) a number, power or factorial with more than
+:data:`~rewards.math.bounds.MAX_DIGITS` digits, all raise :class:`Unsafe`; anything it does not
+understand raises :class:`ParseError`. Both mean "cannot compare symbolically". ``\\sum`` / ``\\prod``
+with numeric bounds are summed when short, else kept unevaluated (compared only as written).
 
 Use: ``parse_expr(r"\\frac{1}{2}\\sqrt{3} + 2x")`` -> ``sqrt(3)/2 + 2*x``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 import sympy
 
+from rewards.math.bounds import (
+    ParseError,
+    Undefined,
+    Unsafe,
+    number,
+    safe_binomial,
+    safe_factorial,
+    safe_function,
+    safe_pow,
+)  # fmt: skip
+
 MAX_DEPTH = 60
-MAX_DIGITS = 5000
-MAX_LITERAL = 1000
 MAX_TOKENS = 600
-
-
-class ParseError(ValueError):
-    """The text is not an expression this parser understands."""
-
-
-class Undefined(ParseError):
-    """The text is an expression with no value (a division by zero)."""
-
-
-class Unsafe(ValueError):
-    """The expression is too large or too deep to build safely."""
 
 
 TOKEN_RE = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(\\[a-zA-Z]+|\\.)|([a-zA-Z]+)|(\S))")
@@ -91,82 +89,10 @@ def parse_expr(text: str) -> sympy.Expr:
     return result
 
 
-# -- safe builders --------------------------------------------------------------------------------
-
-
-def _digits(x: sympy.Rational) -> float:
-    """Approximate number of decimal digits of a rational's numerator and denominator."""
-    p, q = abs(int(x.p)), int(x.q)
-    return max(len(str(p)) if p < 10**50 else p.bit_length() * 0.302, q.bit_length() * 0.302)
-
-
-def safe_pow(base: sympy.Expr, exp: sympy.Expr) -> sympy.Expr:
-    """``base**exp``, refusing numeric results beyond MAX_DIGITS digits and huge symbolic exponents."""
-    if exp.is_Rational and abs(exp) > 10**6:
-        if not (base.is_Number and base in (0, 1, -1)):
-            raise Unsafe("exponent too large")
-    if base.is_Rational and exp.is_Rational and base not in (0, 1, -1):
-        size = max(1.0, _digits(base)) * abs(float(exp.p))  # exp = p/q: the q-th root is no bigger
-        if size > MAX_DIGITS:
-            raise Unsafe("power too large")
-    if base.is_number and exp.is_number and not (base.is_Rational and exp.is_Rational):
-        # e^{e^{e^e}}, 2^{\pi \cdot 10^9}: estimate the size of the result from its parts' magnitudes
-        b, e = magnitude(base), magnitude(exp)
-        if b > 0 and e * abs(math.log10(b)) > MAX_DIGITS:
-            raise Unsafe("power too large")
-    return sympy.Pow(base, exp)
-
-
-def magnitude(x: sympy.Expr) -> float:
-    """``|x|`` as a float (15 digits); Unsafe when it cannot be had or overflows a float."""
-    try:
-        value = float(sympy.Abs(x).evalf(15))
-    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
-        raise Unsafe("cannot size a number") from None
-    if not math.isfinite(value):
-        raise Unsafe("number too large")
-    return value
-
-
-def safe_function(name: str, fn: object, arg: sympy.Expr) -> sympy.Expr:
-    """``fn(arg)``, refusing ``exp`` of arguments whose value has more than MAX_DIGITS digits, and
-    trigonometric functions of astronomically large arguments (they need that many digits of pi)."""
-    if arg.is_number and not arg.is_Rational or (arg.is_Rational and abs(arg) > 10**6):
-        size = magnitude(arg)
-        if name in ("exp", "sinh", "cosh", "tanh") and size > MAX_DIGITS * 2.3:
-            raise Unsafe("exponential too large")
-        if size > 10**50:
-            raise Unsafe("argument too large")
-    return fn(arg)  # type: ignore[operator, no-any-return]
-
-
-def safe_factorial(n: sympy.Expr) -> sympy.Expr:
-    """``n!``, refusing numeric arguments above 3000 (9131 digits: 2004! is a contest answer)."""
-    if n.is_number and (not n.is_Integer or n > 3000):
-        if n.is_Integer or not n.is_real:
-            raise Unsafe("factorial too large")
-        raise Unsafe("factorial of a non-integer")
-    return sympy.factorial(n)
-
-
-def safe_binomial(n: sympy.Expr, k: sympy.Expr) -> sympy.Expr:
-    """``binom(n, k)``, refusing numeric n above 10000."""
-    if n.is_number and (not n.is_Integer or abs(n) > 10000):
-        raise Unsafe("binomial too large")
-    return sympy.binomial(n, k)
-
-
-def number(text: str) -> sympy.Rational:
-    """An exact rational from a decimal literal (``"0.50"`` -> 1/2); at most MAX_LITERAL digits."""
-    if len(text) > MAX_LITERAL:
-        raise Unsafe("number too long")
-    whole, _, frac = text.partition(".")
-    return sympy.Rational(int(whole or "0") * 10 ** len(frac) + int(frac or "0"), 10 ** len(frac))
-
-
 # -- the parser -----------------------------------------------------------------------------------
 
-ATOM_CMDS = {"frac", "sqrt", "binom", "lfloor", "lceil", "overline", "mathbf", "vec", "hat", "bar"}
+ATOM_CMDS = {"frac", "sqrt", "binom", "lfloor", "lceil", "overline", "mathbf", "vec", "hat", "bar", "sum", "prod"}
+MAX_TERMS = 1000  # a sum or product with numeric bounds is evaluated when it has at most this many terms
 
 
 class _Parser:
@@ -380,10 +306,33 @@ class _Parser:
             return sympy.floor(inner) if name == "lfloor" else sympy.ceiling(inner)
         if name in ("mathbf", "vec", "hat", "bar", "overline"):
             return self.group()
+        if name in ("sum", "prod"):
+            return self.big_operator(name)
         fn = FUNCTIONS.get(name)
         if fn is not None:
             return self.function(name, fn)
         raise ParseError(f"unknown command \\{name}")
+
+    def big_operator(self, name: str) -> sympy.Expr:
+        """``\\sum_{k=0}^{n-1} body`` (the body is the product that follows); kept unevaluated unless
+        its bounds are numbers and it has at most MAX_TERMS terms."""
+        self.expect("_")
+        self.expect("{")
+        var = self.take()
+        if var[0] != "id":
+            raise ParseError("a sum needs an index variable")
+        self.expect("=")
+        lower = self.expr()
+        self.expect("}")
+        self.expect("^")
+        upper = self.exponent()
+        body = self.term()
+        index = sympy.Symbol(var[1])
+        limits = (index, lower, upper)
+        op = sympy.Sum(body, limits) if name == "sum" else sympy.Product(body, limits)
+        if lower.is_Integer and upper.is_Integer and 0 <= upper - lower < MAX_TERMS:
+            return op.doit()
+        return op
 
     def function(self, name: str, fn: object) -> sympy.Expr:
         base: sympy.Expr | None = None
