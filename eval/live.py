@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval import benchmarks, report, runner
 from r1train.errors import UserError
+
+if TYPE_CHECKING:
+    from r1train.config import Config
 
 _CACHE: dict[tuple[Any, ...], list[runner.Prepared]] = {}
 SHOWN = ("pass@", "maj@", "length/", "level/", "problems", "unverifiable")
 
 
-def settings_from(cfg: Any) -> runner.Settings:
+def settings_from(cfg: Config) -> runner.Settings:
     """The sampling settings of ``cfg.eval`` with the training-time defaults filled in."""
     e = cfg.eval
     return runner.Settings(
@@ -44,7 +47,7 @@ def settings_from(cfg: Any) -> runner.Settings:
     )
 
 
-def prepared(tokenizer: Any, cfg: Any) -> list[runner.Prepared]:
+def prepared(tokenizer: Any, cfg: Config) -> list[runner.Prepared]:
     """The templated, tokenised benchmarks of ``cfg.eval`` (built once per run, then cached)."""
     e = cfg.eval
     key = (id(tokenizer), repr(e), cfg.data.template, cfg.rollout.max_new_tokens, cfg.data.system_prompt)
@@ -71,7 +74,7 @@ def prepared(tokenizer: Any, cfg: Any) -> list[runner.Prepared]:
     return _CACHE[key]
 
 
-def evaluate_live(engine: Any, tokenizer: Any, cfg: Any, step: int) -> dict[str, float]:
+def evaluate_live(engine: Any, tokenizer: Any, cfg: Config, step: int) -> dict[str, float]:
     """Evaluate the policy behind ``engine`` on ``cfg.eval.benchmarks``: ``{"eval/<bench>/<metric>": value}``."""
     t0 = time.perf_counter()
     preps = prepared(tokenizer, cfg)

@@ -27,12 +27,15 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from r1train.config import AlgorithmConfig, Config, _show, from_dict
 from r1train.errors import UserError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 CPU_MICRO_BATCH_TOKENS = 2048  # padded tokens per micro-batch on one CPU process (keeps activations in cache)
 
@@ -284,7 +287,7 @@ class Launch:
         )
 
     @classmethod
-    def from_accelerator(cls, accelerator: Any) -> Launch:
+    def from_accelerator(cls, accelerator: Accelerator) -> Launch:
         """The launch an ``accelerate.Accelerator`` was made for (the trainer's own, after it starts)."""
         from r1train.runtime.distributed import backend
 

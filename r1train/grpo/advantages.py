@@ -30,12 +30,15 @@ batch statistics are over the whole group and the global batch, wherever their s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from r1train.registry import registrar
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 EPS = 1e-6
 SCALES = ("group", "batch", "none")
@@ -115,7 +118,7 @@ def reinforce_pp_advantages(rewards: Tensor, group_size: int, scale: str | None 
 
 
 def compute_advantages(
-    rewards: Tensor, name: str, group_size: int, scale: str | None = None, accelerator: Any | None = None
+    rewards: Tensor, name: str, group_size: int, scale: str | None = None, accelerator: Accelerator | None = None
 ) -> Tensor:
     """Advantages (n,) of this rank's rewards (n,), with statistics over every rank's rewards.
 

@@ -21,7 +21,6 @@ each against a slow loop over samples and tokens.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -70,7 +69,6 @@ def clipped_surrogate(
     clip_low: float,
     clip_high: float,
     dual_clip: float | None = None,
-    **_: Any,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO/GRPO clipped surrogate on token ratios ``rho_t = exp(logp - old_logp)``.
 
@@ -91,7 +89,6 @@ def gspo_surrogate(
     clip_low: float,
     clip_high: float,
     dual_clip: float | None = None,
-    **_: Any,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """GSPO: sequence ratio ``s_i = exp(mean_{t in y_i} (logp - old_logp))``, clipped per sequence.
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1train.errors import UserError
 from r1train.registry import registrar
 from r1train.rollout.base import Rollout, RolloutEngine, Sampling
+
+if TYPE_CHECKING:
+    from r1train.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +32,14 @@ register = registrar(ENGINES, async_generation=False, async_generation_on_cpu=Fa
 
 
 @register("hf")
-def _hf(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
+def _hf(cfg: Config, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     from r1train.rollout.hf import HFEngine
 
     return HFEngine(model, tokenizer)
 
 
 @register("vllm", async_generation=True, tensor_parallel=True)
-def _vllm(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
+def _vllm(cfg: Config, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     """Colocated vLLM, started from ``source`` and then synced to ``model`` (a resumed run differs from it).
 
     Falls back to ``hf`` with a warning where vLLM does not import or does not support the architecture."""
@@ -70,7 +73,7 @@ def _vllm(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
 
 
 @register("vllm-server", async_generation=True)
-def _vllm_server(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
+def _vllm_server(cfg: Config, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     """A vLLM server on other GPUs (``r1train serve MODEL``): prompts over HTTP, weights over NCCL."""
     from r1train.rollout.server import ServerEngine
 
@@ -94,7 +97,7 @@ def _vllm_unavailable(model: Any) -> str | None:
     return None
 
 
-def make_engine(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
+def make_engine(cfg: Config, model: Any, tokenizer: Any, source: Any) -> RolloutEngine:
     """Build the engine named by ``cfg.rollout.engine`` for the policy ``model`` loaded from ``source``."""
     name = cfg.rollout.engine
     if name not in ENGINES:
@@ -102,7 +105,7 @@ def make_engine(cfg: Any, model: Any, tokenizer: Any, source: Any) -> RolloutEng
     return ENGINES[name](cfg, model, tokenizer, source)
 
 
-def sampling_from(cfg: Any, seed: int | None = None, n: int | None = None) -> Sampling:
+def sampling_from(cfg: Config, seed: int | None = None, n: int | None = None) -> Sampling:
     """The :class:`Sampling` a recipe's ``rollout`` section asks for."""
     r = cfg.rollout
     return Sampling(

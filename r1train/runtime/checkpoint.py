@@ -31,12 +31,15 @@ import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from r1train.errors import UserError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 MARKER = "COMPLETE"
 PREFIX = "step-"
@@ -202,7 +205,7 @@ def load_training(path: Path, optimizer: Any, scheduler: Any) -> None:
 
 
 def save_distributed(
-    out_dir: Path, accelerator: Any, policy: Any, optimizer: Any, scheduler: Any, state: TrainState, keep_last: int
+    out_dir: Path, accelerator: Accelerator, policy: Any, optimizer: Any, scheduler: Any, state: TrainState, keep_last: int
 ) -> Path | None:
     """Every process calls this; the main process writes checkpoint ``step-<state.step>`` (see the module
     docstring for what each backend stores). Returns its path on the main process, ``None`` elsewhere."""
@@ -232,7 +235,7 @@ def save_distributed(
     return path
 
 
-def full_weights(accelerator: Any, policy: Any) -> dict[str, torch.Tensor] | None:
+def full_weights(accelerator: Accelerator, policy: Any) -> dict[str, torch.Tensor] | None:
     """The causal LM's full weights when they are sharded (FSDP2, ZeRO-3), gathered on every process
     (a collective; the main process gets them, on CPU for FSDP2); ``None`` when every process already
     holds them whole (single, DDP, ZeRO-2): save the live model then."""
@@ -248,7 +251,7 @@ def full_weights(accelerator: Any, policy: Any) -> dict[str, torch.Tensor] | Non
     return None
 
 
-def restore_distributed(path: Path, accelerator: Any, policy: Any, optimizer: Any, scheduler: Any) -> None:
+def restore_distributed(path: Path, accelerator: Accelerator, policy: Any, optimizer: Any, scheduler: Any) -> None:
     """Every process calls this: weights, optimizer (resharded for this run's processes), schedule, RNG."""
     from r1train.models.logprobs import unwrap
     from r1train.runtime.distributed import backend

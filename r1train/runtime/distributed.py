@@ -28,11 +28,14 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from r1train.errors import UserError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 SUMMED_SUFFIXES = ("/none", "/errors", "tokens_per_s")
 
@@ -49,7 +52,7 @@ def combine(name: str, values: list[float]) -> float:
     return sum(ok) / len(ok)
 
 
-def reduce_metrics(metrics: dict[str, Any], accelerator: Any) -> dict[str, Any]:
+def reduce_metrics(metrics: dict[str, Any], accelerator: Accelerator) -> dict[str, Any]:
     if accelerator.num_processes == 1:
         return metrics
     keys = sorted(k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool))
@@ -92,7 +95,7 @@ def make_accelerator(max_grad_norm: float | None = None) -> Any:
     return accelerator
 
 
-def _enable_cpu_fsdp2(accelerator: Any) -> None:
+def _enable_cpu_fsdp2(accelerator: Accelerator) -> None:
     """Turn a ``MULTI_CPU`` state into FSDP2 over gloo (accelerate leaves FSDP to accelerators)."""
     from accelerate.state import PartialState
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
@@ -114,7 +117,7 @@ def _enable_cpu_fsdp2(accelerator: Any) -> None:
 
 
 @contextlib.contextmanager
-def micro_batch(accelerator: Any, last: bool) -> Iterator[None]:
+def micro_batch(accelerator: Accelerator, last: bool) -> Iterator[None]:
     """Wrap each micro-batch's ``accelerator.backward``: ``last`` = the final one before the optimizer step.
 
     Through accelerate, DeepSpeed's engine runs its optimizer step inside ``backward`` whenever accelerate's
@@ -131,7 +134,7 @@ def micro_batch(accelerator: Any, last: bool) -> Iterator[None]:
         state._set_sync_gradients(before)
 
 
-def after_prepare(accelerator: Any, policy: Any) -> None:
+def after_prepare(accelerator: Accelerator, policy: Any) -> None:
     """Backend fix-ups once the policy is prepared. ZeRO-3: ``PolicyLogprobs`` reads the output head's
     weight directly (chunked logprobs) rather than calling the head, so DeepSpeed must be told to gather
     that weight for the policy's forward (``register_external_parameter``)."""
@@ -146,7 +149,7 @@ def after_prepare(accelerator: Any, policy: Any) -> None:
         deepspeed.zero.register_external_parameter(module, head.bias)
 
 
-def backend(accelerator: Any) -> str:
+def backend(accelerator: Accelerator) -> str:
     """``single`` | ``ddp`` | ``fsdp2`` | ``fsdp1`` | ``deepspeed``: how the policy is trained."""
     from accelerate.utils import DistributedType
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1train.config import RewardSpec
 from r1train.data import templates
@@ -27,6 +27,9 @@ from r1train.rollout.base import Sampling
 from r1train.telemetry import reasoning
 from r1train.train import scoring
 from r1train.train.scoring import RewardFunction
+
+if TYPE_CHECKING:
+    from r1train.config import Config
 
 SUMMARY_KEYS = ("accuracy", "length", "think_rate", "reflection_rate")
 EVAL_SEED = 1234  # the same samples before and after (the policy differs, the random stream does not)
@@ -79,7 +82,7 @@ def evaluate(
 
 
 def evaluate_held_out(
-    engine: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], cfg: Any, reward: RewardFunction
+    engine: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], cfg: Config, reward: RewardFunction
 ) -> dict[str, Any]:
     """:func:`evaluate` with a training recipe's settings: its sampling, and ``reward``, its first
     (correctness) reward as the trainer loaded it (with the recipe's args, timeout and on_error)."""

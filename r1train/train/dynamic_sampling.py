@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -27,6 +27,11 @@ from torch import Tensor
 from r1train.rollout.base import Rollout
 from r1train.train.batch import Batch
 from r1train.train.scoring import Scores
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from r1train.config import AlgorithmConfig
 
 
 @dataclass
@@ -74,7 +79,7 @@ def merge_groups(groups: list[Group]) -> Batch:
     return Batch(rows, rollouts, Scores(per_function, total))
 
 
-def _anyone_short(short: bool, accelerator: Any) -> bool:
+def _anyone_short(short: bool, accelerator: Accelerator) -> bool:
     if accelerator is None or accelerator.num_processes == 1:
         return short
     flags = accelerator.gather(torch.tensor([1.0 if short else 0.0], device=accelerator.device))
@@ -82,7 +87,7 @@ def _anyone_short(short: bool, accelerator: Any) -> bool:
 
 
 def fill(
-    batch: Batch, sample_more: Callable[[], Batch], group_size: int, max_tries: int, accelerator: Any | None = None
+    batch: Batch, sample_more: Callable[[], Batch], group_size: int, max_tries: int, accelerator: Accelerator | None = None
 ) -> tuple[Batch, dict[str, float]]:
     """Keep informative groups of the scored ``batch`` and call ``sample_more()`` (a new scored batch of the
     same size) until the batch is full or ``max_tries`` generate calls were made; the batch and its stats."""
@@ -111,7 +116,7 @@ def fill(
 
 
 def stage(
-    batch: Batch, sample_more: Callable[[], Batch], algorithm: Any, group_size: int, accelerator: Any | None = None
+    batch: Batch, sample_more: Callable[[], Batch], algorithm: AlgorithmConfig, group_size: int, accelerator: Accelerator | None = None
 ) -> tuple[Batch, dict[str, float]]:
     """The trainer's dynamic-sampling stage: :func:`fill` with ``algorithm.dynamic_sampling``, else the batch
     unchanged and no statistics."""

@@ -12,7 +12,7 @@ Both answer ``logprobs(batches, temperature)`` with one (n, L-1) tensor per micr
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,9 @@ from r1train.grpo import losses
 from r1train.models.logprobs import PolicyLogprobs, unwrap
 from r1train.rollout.base import Rollout
 from r1train.train.batch import MicroBatch, micro_batches
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 class Reference(Protocol):
@@ -84,7 +87,7 @@ def sequence_kl(
     rollouts: list[Rollout],
     cfg: Config,
     pad_id: int,
-    accelerator: Any | None = None,
+    accelerator: Accelerator | None = None,
 ) -> tuple[Tensor, float]:
     """``sum_t KL_t(pi_old || pi_ref)`` per sample (N,) in rollout order, for ``kl_in_reward``, and the mean
     per-token KL over all ranks (logged as ``kl``).

@@ -33,8 +33,9 @@ from r1train.rollout import Rollout, make_engine, sampling_from
 from r1train.rollout.sync import sync_weights
 from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
-from r1train.telemetry import plots, reasoning, summary
-from r1train.telemetry.metrics import MetricsWriter, Progress, mean
+from r1train.telemetry import plots, summary
+from r1train.telemetry.batch_metrics import batch_metrics, completion_records
+from r1train.telemetry.metrics import MetricsWriter, Progress
 from r1train.telemetry.profile import StageTimer, peak_memory, reset_peak_memory
 from r1train.telemetry.tracking import Tracker
 from r1train.train import dynamic_sampling, optim, reference, scoring
@@ -199,7 +200,8 @@ class Trainer:
         self.state.step += 1
         sync_s = sync_ahead_s if self.cfg.rollout.async_generation else self.sync()
         t4 = time.perf_counter()
-        metrics = self.step_metrics(batch, stats)
+        words = self.cfg.logging.reflection_words  # the first reward is the correctness reward
+        metrics = batch_metrics(batch, self.cfg.rollout.num_generations, self.reward_fns[0].name, words) | stats
         generated = sum(batch.lengths)
         timer.add("sync", sync_s)
         timer.add("rollout", -sync_ahead_s)  # async: the sync happened inside the rollout stage
@@ -288,43 +290,11 @@ class Trainer:
         self.sync(force=True)  # with rollout.sync_every > 1 the engine may hold older weights
         return evaluate_live(self.engine, self.tokenizer, self.cfg, self.step_index)
 
-    def step_metrics(self, batch: Batch, stats: dict[str, float]) -> dict[str, Any]:
-        g = self.cfg.rollout.num_generations
-        scores, lengths = batch.scores, batch.lengths
-        total = torch.tensor(scores.total).view(-1, g)
-        zero_std = float((total.nan_to_num(0).std(-1, unbiased=False) < 1e-8).float().mean())
-        first = scores.per_function[self.reward_fns[0].name]  # the first reward is the correctness reward
-        levels = batch.column("level") if "level" in batch.rows[0] else None
-        words = self.cfg.logging.reflection_words
-        return {
-            **scoring.summarise(scores),
-            **reasoning.step_metrics(batch.texts, lengths, first, levels, words),
-            "reward/std": float(torch.tensor(scores.total).nan_to_num(0).std()),
-            "length/mean": mean(lengths),
-            "length/max": max(lengths),
-            "length/truncated": sum(r.truncated for r in batch.rollouts) / len(batch.rollouts),
-            "frac_zero_std": zero_std,
-            "advantage/abs_mean": float(batch.advantages.abs().mean()),
-            **stats,
-        }
-
     def log_completions(self, batch: Batch) -> None:
         lg = self.cfg.logging
         if not self.accelerator.is_main_process or lg.completions_every <= 0 or self.step_index % lg.completions_every:
             return
-        sample = []
-        prompts, answers = batch.column("prompt"), batch.column("answer")
-        for i, r in enumerate(batch.rollouts[: lg.completions_per_step]):
-            sample.append(
-                {
-                    "prompt": prompts[i],
-                    "completion": r.text,
-                    "answer": answers[i],
-                    "rewards": {name: values[i] for name, values in batch.scores.per_function.items()},
-                    "reward": batch.scores.total[i],
-                    "advantage": float(batch.advantages[i]),
-                }
-            )
+        sample = completion_records(batch, lg.completions_per_step)
         self.writer.completions(self.step_index, sample)
         self.tracker.log_completions(self.step_index, sample)
 

@@ -20,7 +20,7 @@ iteration): ``loss``, ``kl``, ``entropy``, ``clip/*``, ``ratio/*``, ``grad_norm`
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -31,6 +31,11 @@ from r1train.grpo import losses
 from r1train.runtime.distributed import micro_batch
 from r1train.telemetry.profile import StageTimer, maybe_stage
 from r1train.train.batch import MicroBatch
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from r1train.config import AlgorithmConfig
 
 # statistics summed over micro-batches, iterations and ranks (``max`` ones take the maximum instead)
 SUMS = ("loss", "clip/low", "clip/high", "clip/dual", "ratio/sum", "entropy/sum", "kl/sum", "is/sum", "is/capped")
@@ -48,7 +53,7 @@ def record_logprobs(policy: Any, batches: list[MicroBatch], temperature: float) 
     return out
 
 
-def global_counts(batches: list[MicroBatch], accelerator: Any) -> tuple[float, float]:
+def global_counts(batches: list[MicroBatch], accelerator: Accelerator) -> tuple[float, float]:
     """Loss tokens and loss sequences (at least one loss token) of the whole batch, over all ranks."""
     tokens = sum(float(mb.loss_mask.sum()) for mb in batches)
     seqs = sum(float((mb.loss_mask.sum(-1) > 0).sum()) for mb in batches)
@@ -63,7 +68,7 @@ def update_policy(
     policy: Any,
     optimizer: Any,
     scheduler: Any,
-    accelerator: Any,
+    accelerator: Accelerator,
     batches: list[MicroBatch],
     cfg: Config,
     reference: Any | None = None,
@@ -147,7 +152,7 @@ def _accumulate(
     kl: Tensor | None,
     weights: Tensor,
     mb: MicroBatch,
-    algo: Any,
+    algo: AlgorithmConfig,
     first: bool,
 ) -> None:
     m = mask.bool()  # (n, L-1)
@@ -173,7 +178,7 @@ def _accumulate(
 
 
 def _finish(
-    sums: dict[str, float], accelerator: Any, total_tokens: float, algo: Any, kl_in_loss: bool, lr: float
+    sums: dict[str, float], accelerator: Accelerator, total_tokens: float, algo: AlgorithmConfig, kl_in_loss: bool, lr: float
 ) -> dict[str, float]:
     """Reduce the sums over ranks and turn them into per-token, per-iteration means."""
     keys = list(sums)
