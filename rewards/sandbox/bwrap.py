@@ -341,7 +341,8 @@ def _execute_isolated(
         launcher, host_uid = _launcher(iso, limits, cgroups)
         cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
         cmd += [iso.python, "-I", "-B", *args]
-        run = Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)
+        usage = cgroups.cpu_seconds if cgroups is not None and "cpuacct" in cgroups.dirs else None
+        run = Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s, cpu_usage=usage)
         for fd in [info_w, stdin_fd, *fds.values()]:
             os.close(fd)
         info_w = stdin_fd = -1
