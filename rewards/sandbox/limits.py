@@ -8,7 +8,8 @@ The code sandbox (:mod:`rewards.sandbox.bwrap`) bounds a program in two layers:
   file size, open files, processes per user, no core dumps.
 * **cgroups v1** (``memory``, ``pids``, ``cpu``, ``cpuacct``), where this process can create child groups
   of its own groups: one fresh group per run caps the memory of *all* the sandbox's processes together
-  (swap included when ``memsw`` exists; TCP socket buffers through ``memory.kmem.tcp``), counts OOM
+  (swap included when ``memsw`` exists; TCP socket buffers, which v1 counts apart, bounded by
+  ``memory.kmem.tcp`` to a quarter of ``memory_mb`` more), counts OOM
   kills so the run can be reported as ``"memory"``, caps the number of tasks, gives the run at most
   ``cpus`` CPUs (a CFS quota, so 60 burning threads or 8 forked burners get one core, not the machine)
   and measures the CPU time of all its processes together, which :mod:`rewards.sandbox.run` caps at
@@ -51,6 +52,7 @@ class Limits:
     scratch_mb: int | None = None  # size of the private /tmp; defaults to memory_mb
     cpu_s: float | None = None  # CPU seconds per process and, with cgroups, per run; defaults to timeout_s
     cpus: float = 1.0  # CPUs the run's processes may use at once (CFS quota, with cgroups)
+    loopback: bool = False  # allow IPv4/IPv6 sockets on the run's private loopback (else AF_UNIX only)
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "memory_mb", "max_processes", "max_output_bytes", "max_file_mb", "max_open_files"):
@@ -214,8 +216,8 @@ class CgroupRun:
             if memsw.exists():
                 memsw.write_text(limit)  # no swap: memory + swap == memory
             tcp = memory / "memory.kmem.tcp.limit_in_bytes"
-            if tcp.exists():
-                tcp.write_text(limit)  # socket buffers are not charged to memory.limit_in_bytes in v1
+            if tcp.exists():  # TCP buffers are counted apart from memory.limit_in_bytes in v1: a quarter more
+                tcp.write_text(str(limits.memory_mb * MIB // 4))
             for controller in ("pids", "cpu", "cpuacct"):
                 if bases[controller] is not None:
                     run.dirs[controller] = bases[controller] / name
