@@ -14,15 +14,19 @@ could not cover the row. A wrong, crashing, slow, hanging, flooding or hostile p
 for what it fails. Rows are scored in parallel on ``workers`` threads (each waits on one sandboxed
 process; default: one per CPU this process may use) within ``budget_s`` seconds for the whole batch.
 
-**The budget is decided before any program runs** (:func:`admit`): each row's worst case (the longest
-its runs can take under their limits, :func:`rewards.sandbox.judge.worst_case_s`) is known from its
-tests alone, and rows are admitted in order while ``sum(worst) / workers + max(worst) <= budget_s``
-(Graham's bound for greedy scheduling of independent jobs: whatever the programs do, the admitted rows
-finish within the budget). The others are None, counted (:data:`last_batch`) and logged with the
-budget that would have covered them. So no program, by hanging or otherwise, can turn its own or
-another row's score into None, and an admitted row is never cut short. The price is pessimism:
-at ``timeout_s: 5`` a row of 10 call tests has a worst case of 56.5 s, so ``budget_s`` must be sized
-to the batch (the log says by how much) or ``timeout_s`` lowered. Recipe options: ``timeout_s`` (per
+**The budget is decided before any program runs** (:func:`admit`), from the tests and limits alone:
+each row's worst case (the longest its runs can take under their limits,
+:func:`rewards.sandbox.judge.worst_case_s`) is known before it runs. When the batch's worst cases fit
+``budget_s`` on ``workers`` (Graham's bound for greedy scheduling of independent jobs,
+``sum / workers + max``), every row runs under its own limits. Otherwise every row gets the same time
+allowance ``A``, the largest with which the batch still fits; a program that needs more than ``A`` for
+its tests fails the ones it has not finished ("timeout", 0.0), exactly as with a per-test limit. Only
+when ``A`` would be below one test at its full limit are rows (in order) left unscored: None, counted
+(:data:`last_batch`) and logged with the budget that would have covered them. So no program, by
+hanging or otherwise, can turn its own or another row's score into None, nor change another row's
+allowance; and a row is never cut short by time other rows took. At ``timeout_s: 5`` on 2 workers,
+``budget_s: 540`` gives every row of a 64-row batch an allowance of 16.6 s; a row of 10 call tests
+has a worst case of 56.25 s. Recipe options: ``timeout_s`` (per
 test), ``memory_mb``, ``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than
 ``tests``). If no sandbox can be built on this machine the call raises
 :class:`rewards.sandbox.SandboxUnavailable` (a configuration error, not a score).
@@ -45,7 +49,7 @@ from typing import Any
 from rewards.registry import register
 from rewards.sandbox.bwrap import SandboxUnavailable, isolation, unsafe_requested
 from rewards.sandbox.run import SandboxError
-from rewards.sandbox.judge import TestReport, normalize_tests, run_tests, worst_case_s
+from rewards.sandbox.judge import TestReport, min_allowance_s, normalize_tests, run_tests, worst_case_s
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,8 @@ class BatchStats:
     """What the last :func:`score_batch` call did: rows scored and rows left unverified, by cause."""
 
     rows: int
-    unscored_budget: int  # not admitted: the budget could not cover their worst case
+    unscored_budget: int  # not admitted: the budget could not give them even one test at its limit
+    capped: int  # run with a time allowance below their worst case
     sandbox_errors: int  # our machinery failed on the row
     no_tests: int  # the row's tests column was empty or unusable
     budget_needed_s: float  # the budget that would have admitted every row with tests
@@ -103,25 +108,40 @@ def _parse_tests(raw: Any) -> list[dict[str, Any]] | None:
     return cases or None
 
 
-def admit(worst: list[float | None], workers: int, budget_s: float) -> tuple[list[bool], float]:
-    """Which rows to run: in order, each while ``sum / workers + max`` of the admitted worst cases fits.
+def _makespan(times: list[float], workers: int) -> float:
+    """Graham's bound on greedy scheduling of independent jobs: sum / workers + (1 - 1/workers) * max."""
+    return sum(times) / workers + max(times, default=0.0) * (1 - 1 / workers)
 
-    ``worst[i]`` is row i's worst case in seconds (None: nothing to run). Returns the admission per row
-    and the budget that would admit every row. Depends on the tests and limits only, never on programs.
+
+def admit(worst: list[float | None], workers: int, budget_s: float, floor_s: float) -> tuple[list[float | None], float]:
+    """Each row's time allowance (None: not run), from the rows' worst cases and the budget alone.
+
+    ``worst[i]`` is row i's worst case in seconds (None: nothing to run). If every row's worst case fits
+    (Graham's bound <= ``budget_s``), each row gets its worst case. Otherwise every row's allowance is
+    capped at the largest ``A`` with which the batch still fits, provided ``A >= floor_s`` (one test at
+    its full limit); below that, rows are admitted in order at ``min(worst, floor_s)`` while they fit
+    and the rest are None. Returns the allowances and the budget that would give every row its worst case.
     """
-    total = longest = 0.0
-    admitted = []
+    present = [w for w in worst if w is not None]
+    needed = _makespan(present, workers)
+    if needed <= budget_s:
+        return list(worst), needed
+    low, high = 0.0, max(present)
+    for _ in range(60):  # the batch's bound grows with the cap: bisect for the largest cap that fits
+        mid = (low + high) / 2
+        low, high = (mid, high) if _makespan([min(w, mid) for w in present], workers) <= budget_s else (low, mid)
+    if low >= floor_s:
+        return [None if w is None else min(w, low) for w in worst], needed
+    allowances: list[float | None] = []
+    taken: list[float] = []
     for w in worst:
-        if w is None:
-            admitted.append(False)
-            continue
-        fits = (total + w) / workers + max(longest, w) * (1 - 1 / workers) <= budget_s
-        if fits:
-            total, longest = total + w, max(longest, w)
-        admitted.append(fits)
-    every = [w for w in worst if w is not None]
-    needed = sum(every) / workers + max(every, default=0.0) * (1 - 1 / workers)
-    return admitted, needed
+        share = None if w is None else min(w, floor_s)
+        if share is not None and _makespan([*taken, share], workers) <= budget_s:
+            taken.append(share)
+            allowances.append(share)
+        else:
+            allowances.append(None)
+    return allowances, needed
 
 
 def score_batch(
@@ -149,7 +169,7 @@ def score_batch(
     n_workers = min(_workers(workers), max(1, len(completions)))
     worst = [worst_case_s(c, timeout_s) if c is not None and code is not None else None
              for c, code in zip(cases, codes)]
-    admitted, needed = admit(worst, n_workers, budget_s)
+    allowance, needed = admit(worst, n_workers, budget_s, min_allowance_s(timeout_s))
     errors = 0
 
     def one(row: int) -> TestReport | float | None:
@@ -158,11 +178,11 @@ def score_batch(
             return None
         if codes[row] is None:
             return 0.0
-        if not admitted[row]:
+        if allowance[row] is None:
             return None
         try:
             return run_tests(codes[row], cases[row], timeout_s=timeout_s, memory_mb=memory_mb,
-                             stop_at_first_failure=stop_at_first_failure)
+                             stop_at_first_failure=stop_at_first_failure, allowance_s=allowance[row])
         except SandboxError as exc:
             errors += 1
             log.warning("code sandbox failed on row %d: %s (scored None)", row, exc)
@@ -170,8 +190,9 @@ def score_batch(
 
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         reports = list(pool.map(one, range(len(completions))))
-    unscored = sum(1 for w, a in zip(worst, admitted) if w is not None and not a)
-    last_batch = BatchStats(len(completions), unscored, errors, sum(c is None for c in cases), round(needed, 3))
+    unscored = sum(1 for w, a in zip(worst, allowance) if w is not None and a is None)
+    capped = sum(1 for w, a in zip(worst, allowance) if w is not None and a is not None and a < w)
+    last_batch = BatchStats(len(completions), unscored, capped, errors, sum(c is None for c in cases), round(needed, 3))
     if unscored:
         log.warning("code rewards: %d of %d rows not scored (None): budget_s=%g s cannot cover their worst case; "
                     "budget_s >= %.0f s (or a lower timeout_s) would score every row", unscored, len(completions),

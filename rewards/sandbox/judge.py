@@ -18,11 +18,12 @@ early, patching builtins, ``sys.exit``/``atexit`` or reading files cannot earn c
 
 **Every program outcome is a verdict.** Slow, hanging, crashing, flooding, huge or unprintable values
 are a failed case (0.0 for it); :class:`rewards.sandbox.SandboxError` (the machinery failed) is the only
-exception a program's run can lead to. A row's time is never cut once it has started: ``deadline`` (a
-``time.monotonic()`` instant) is checked once, *before* anything runs, against :func:`worst_case_s`,
-the longest the row's runs can take under their limits; a row that does not fit is ``"not_run"``
-with ``budget_exhausted`` (the reward is then "could not verify": our decision, made before the
-program ran, which its behaviour cannot influence).
+exception a program's run can lead to. A row's time is decided before it starts: ``allowance_s`` (from the
+batch's budget, see :mod:`rewards.code`) bounds all its runs together, and cases the program has not
+finished within it are ``"timeout"``; ``deadline`` (a ``time.monotonic()`` instant) is checked once,
+*before* anything runs, against :func:`worst_case_s`, the longest the row's runs can take under their
+limits; a row that does not fit is ``"not_run"`` with ``budget_exhausted`` (the reward is then "could
+not verify": our decision, made before the program ran, which its behaviour cannot influence).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from rewards.sandbox.verdict import FLOAT_TOL, CallWatch, TestResult, TestStatus
 HARNESS = Path(__file__).with_name("harness.py")
 # Launching and tearing down one sandbox beyond its limits (bwrap, cgroups, reaping), for worst_case_s.
 RUN_OVERHEAD_S = 0.25
-__all__ = ["FLOAT_TOL", "TestReport", "TestResult", "TestStatus", "decode", "run_tests", "values_equal", "worst_case_s"]
+__all__ = ["FLOAT_TOL", "TestReport", "TestResult", "TestStatus", "decode", "min_allowance_s", "run_tests", "values_equal",
+           "worst_case_s"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,11 @@ def worst_case_s(cases: list[dict[str, Any]], timeout_s: float) -> float:
     return calls + n_stdio * (timeout_s + RUN_OVERHEAD_S)
 
 
+def min_allowance_s(timeout_s: float) -> float:
+    """The least row time allowance worth running: one test of either kind at its full limit."""
+    return max(call_run_limit_s(1, timeout_s), timeout_s) + RUN_OVERHEAD_S
+
+
 def run_tests(
     source: str,
     tests: Any,
@@ -138,9 +145,14 @@ def run_tests(
     compare: str = "tolerant",
     deadline: float | None = None,
     max_output_bytes: int = 4 << 20,
+    allowance_s: float | None = None,
     unsafe_no_isolation: bool = False,
 ) -> TestReport:
-    """Run ``source`` against ``tests`` (see the module docstring) in the sandbox and report per case."""
+    """Run ``source`` against ``tests`` (see the module docstring) in the sandbox and report per case.
+
+    ``allowance_s`` bounds the wall time of all the row's runs together (given by the batch's budget
+    before the row starts): cases the program has not finished within it are ``"timeout"``.
+    """
     cases = normalize_tests(tests)
     limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
     if deadline is not None and deadline - time.monotonic() < worst_case_s(cases, timeout_s):
@@ -149,9 +161,10 @@ def run_tests(
     results: dict[int, TestResult] = {}
     call_idx = [i for i, c in enumerate(cases) if "call" in c]
     stdio_idx = [i for i, c in enumerate(cases) if "call" not in c]
+    row_end = None if allowance_s is None else time.monotonic() + allowance_s
     if call_idx:
         call_results = _run_calls(source, [cases[i] for i in call_idx], limits, stop_at_first_failure,
-                                  unsafe_no_isolation)
+                                  unsafe_no_isolation, allowance_s)
         results.update({call_idx[k]: replace(r, index=call_idx[k]) for k, r in enumerate(call_results)})
     failed = any(not r.passed for r in results.values())
     for i in stdio_idx:
@@ -159,8 +172,16 @@ def run_tests(
             results[i] = TestResult(i, "not_run")
             continue
         case = cases[i]
+        run_limits = limits
+        if row_end is not None:
+            left = row_end - time.monotonic() - RUN_OVERHEAD_S
+            if left < min(timeout_s, 0.05):
+                results[i] = TestResult(i, "timeout", 0.0, "the row's time allowance is spent")
+                failed = True
+                continue
+            run_limits = replace(limits, timeout_s=min(timeout_s, left), cpu_s=timeout_s) if left < timeout_s else limits
         run = execute(["/box/main.py"], {"main.py": source.encode("utf-8", "surrogateescape")},
-                      case["stdin"].encode("utf-8", "surrogateescape"), limits, unsafe=unsafe_no_isolation)
+                      case["stdin"].encode("utf-8", "surrogateescape"), run_limits, unsafe=unsafe_no_isolation)
         results[i] = _judge_stdio(i, run, case["stdout"], case["compare"] or compare)
         failed = failed or not results[i].passed
     return TestReport(tuple(results[i] for i in range(len(cases))))
@@ -179,9 +200,11 @@ def _judge_stdio(i: int, run: ExecResult, expected: str, compare: str) -> TestRe
 
 
 def _run_calls(source: str, cases: list[dict[str, Any]], limits: Limits, stop_first: bool,
-               unsafe: bool) -> list[TestResult]:
+               unsafe: bool, allowance_s: float | None = None) -> list[TestResult]:
     """All call cases in one harness run, judged by :class:`CallWatch` as the results arrive."""
     total = call_run_limit_s(len(cases), limits.timeout_s)
+    if allowance_s is not None:
+        total = max(0.05, min(total, allowance_s - RUN_OVERHEAD_S))
     run_limits = Limits(timeout_s=total, memory_mb=limits.memory_mb, cpu_s=total,
                         max_output_bytes=limits.max_output_bytes)
     calls = [{"call": c["call"], "args": c["args"], "kwargs": c["kwargs"]} for c in cases]

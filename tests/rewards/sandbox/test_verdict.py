@@ -45,28 +45,51 @@ def test_huge_integer_answers_score_zero_through_the_reward() -> None:
 
 
 def test_hanging_never_beats_being_wrong_at_any_budget() -> None:
-    # 30 call tests at 0.2 s: the worst case is 0.2 * 31 + 1.0 + 0.25 = 7.45 s. Whatever the budget,
-    # a hanging program and a wrong one get the same score (both None when the row is not admitted).
+    # 30 call tests at 0.2 s: the worst case is 0.2 * 31 + 1.0 + 0.25 = 7.45 s; one test at its limit
+    # needs 0.2 * 2 + 1.0 + 0.25 = 1.65 s. Budget 20: the row runs under its own limits. Budget 3: it
+    # runs with a 3 s allowance. Budget 1: not even one test fits, so the row is not run (None). At each
+    # budget a hanging program and a wrong one score the same.
     tests = [[{"call": "f", "args": [i], "expected": i + 1} for i in range(30)]]
     hang, wrong = block("def f(x):\n    while True:\n        pass"), block("def f(x):\n    return 0")
     assert worst_case_s(code._parse_tests(tests[0]), 0.2) == 7.45  # type: ignore[arg-type]
-    for budget in (3.0, 20.0):
+    for budget, expected in ((1.0, None), (3.0, 0.0), (20.0, 0.0)):
         scores = [code.pass_rate([c], tests=tests, timeout_s=0.2, budget_s=budget, workers=1)[0] for c in (hang, wrong)]
-        assert scores[0] == scores[1], (budget, scores)
-        assert scores[0] == (None if budget < 7.45 else 0.0)
+        assert scores == [expected, expected], (budget, scores)
+
+
+def test_budget_allowances_depend_on_tests_only() -> None:
+    # Worst cases 10, 10, 2 s on 2 workers: the bound is 22 / 2 + 10 / 2 = 16 s.
+    assert code.admit([10.0, 10.0, 2.0], 2, 16.0, 1.0) == ([10.0, 10.0, 2.0], 16.0)
+    # Budget 8: a cap A with (2A + 2) / 2 + A / 2 = 8 -> 1.5 A = 7 -> A = 4.667 s for the two long rows.
+    allowed, needed = code.admit([10.0, 10.0, 2.0, None], 2, 8.0, 1.0)
+    assert [round(a, 3) if a else a for a in allowed] == [4.667, 4.667, 2.0, None] and needed == 16.0
+    # Budget 2 with a floor of 1.5 s per row: A would be 1.0 < 1.5, so rows are taken in order at 1.5 s while
+    # (sum) / 2 + max / 2 fits: 1.5 -> 1.5; 3.0 -> 2.25 > 2, so row 1 is left out; row 2 (1.5) -> also 2.25.
+    assert code.admit([10.0, 10.0, 2.0], 2, 2.0, 1.5)[0] == [1.5, None, None]
 
 
 def test_a_hang_cannot_turn_another_rows_score_into_none() -> None:
-    # Row 0 hangs on 8 stdin tests (8 x 0.3 s of wall), row 1 is wrong. With budget 3 s on one worker the
-    # plan admits row 1 alone (row 0's worst case, 8 x 0.55 = 4.4 s, does not fit); what row 0 does
-    # cannot change row 1's score: 0.0 whether row 0 hangs or is simply wrong.
+    # Row 0 has 8 stdin tests at 0.3 s (worst case 8 x 0.55 = 4.4 s), row 1 one test (0.55 s); one worker.
+    # Budget 3: both rows run, row 0 with an allowance of 2.45 s (2.45 + 0.55 = 3). Budget 1: one test
+    # at its limit (0.3 * 2 + 1.0 + 0.25 = 1.85 s) does not fit row 0, so only row 1 runs. Whether row 0 hangs or
+    # is simply wrong never changes row 1's score (nor row 0's: 0.0 either way when it runs).
     stdio = [{"stdin": "", "stdout": "1"}] * 8
     tests = [stdio, [{"stdin": "", "stdout": "1"}]]
     wrong = block("print(2)")
-    for first in (block("import time\ntime.sleep(100)"), wrong):
-        scores = code.pass_rate([first, wrong], tests=tests, timeout_s=0.3, budget_s=3.0, workers=1)
-        assert scores == [None, 0.0], scores
-        assert code.last_batch is not None and code.last_batch.unscored_budget == 1
+    for budget, expected, unscored in ((3.0, [0.0, 0.0], 0), (1.0, [None, 0.0], 1)):
+        for first in (block("import time\ntime.sleep(100)"), wrong):
+            scores = code.pass_rate([first, wrong], tests=tests, timeout_s=0.3, budget_s=budget, workers=1)
+            assert scores == expected, (budget, scores)
+            assert code.last_batch is not None and code.last_batch.unscored_budget == unscored
+
+
+def test_a_hanging_row_stays_within_its_allowance() -> None:
+    # 8 stdin tests that each sleep past the 0.3 s limit, allowance 1.5 s: the row ends after ~1.5 s
+    # (every unfinished case "timeout"), not after 8 x 0.3 s = 2.4 s plus startups.
+    start = time.monotonic()
+    report = run_tests("import time\ntime.sleep(100)", [{"stdin": "", "stdout": "1"}] * 8, timeout_s=0.3, allowance_s=1.5)
+    assert time.monotonic() - start < 1.5 + 0.6
+    assert {r.status for r in report.results} == {"timeout"} and not report.budget_exhausted
 
 
 def test_heartbeats_do_not_stretch_the_per_test_clock() -> None:
