@@ -343,42 +343,72 @@ def _execute_isolated(
     on_stdout: OnStdout | None = None,
     idle_timeout_s: float | None = None,
 ) -> ExecResult:
-    fds: dict[str, int] = {}
-    info_r = info_w = stdin_fd = -1
-    cgroups: CgroupRun | None = None
-    try:
-        for dest, text in ETC_FILES.items():
-            fds[dest] = memfd(dest, text.encode())
-        for name, data in files.items():
-            fds[f"/box/{name}"] = memfd(name, data)
-        if iso.seccomp is not None:
-            fds["seccomp"] = memfd("seccomp", filter_bytes(inet=limits.loopback) or iso.seccomp)
-        stdin_fd = memfd("stdin", stdin)
-        info_r, info_w = os.pipe()
-        try:
-            cgroups = CgroupRun.create(limits) if iso.cgroups else None
-        except OSError as exc:
-            raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
-        launcher, host_uid = _launcher(iso, limits, cgroups)
-        cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
-        cmd += [iso.python, "-I", "-B", *args]
-        usage = cgroups.cpu_seconds if cgroups is not None and "cpuacct" in cgroups.dirs else None
-        run = Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s, cpu_usage=usage)
-        for fd in [info_w, stdin_fd, *fds.values()]:
-            os.close(fd)
+    return Spawned(iso, args, files, stdin, limits, on_stdout, idle_timeout_s).wait()
+
+
+class Spawned:
+    """One started sandbox; :meth:`wait` reads it to the end and returns its :class:`ExecResult`.
+
+    ``stdin`` is the program's whole input (bytes), or a pipe's read end (int) the caller keeps writing
+    to (an interactive session: :mod:`rewards.sandbox.pool`). ``keep_stdout=False`` hands stdout to
+    ``on_stdout`` only, keeping nothing (a long-lived process must not accumulate its output).
+    """
+
+    def __init__(self, iso: Isolation, args: Sequence[str], files: dict[str, bytes], stdin: bytes | int,
+                 limits: Limits, on_stdout: OnStdout | None = None, idle_timeout_s: float | None = None,
+                 keep_stdout: bool = True) -> None:
+        fds: dict[str, int] = {}
         info_w = stdin_fd = -1
-        fds = {}
-        run.wait()
-        oom = cgroups.oom_kills() if cgroups is not None else 0
-        if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
-            raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
-        return run.result(oom_kills=oom, host_uid=host_uid)
-    finally:
-        for fd in [info_r, info_w, stdin_fd, *fds.values()]:
-            if fd >= 0:
-                os.close(fd)
-        if cgroups is not None:
-            cgroups.remove()
+        self.info_r, self.cgroups = -1, None
+        try:
+            for dest, text in ETC_FILES.items():
+                fds[dest] = memfd(dest, text.encode())
+            for name, data in files.items():
+                fds[f"/box/{name}"] = memfd(name, data)
+            if iso.seccomp is not None:
+                fds["seccomp"] = memfd("seccomp", filter_bytes(inet=limits.loopback) or iso.seccomp)
+            stdin_fd = memfd("stdin", stdin) if isinstance(stdin, bytes) else stdin
+            self.info_r, info_w = os.pipe()
+            try:
+                self.cgroups = CgroupRun.create(limits) if iso.cgroups else None
+            except OSError as exc:
+                raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
+            launcher, self.host_uid = _launcher(iso, limits, self.cgroups)
+            cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
+            cmd += [iso.python, "-I", "-B", *args]
+            cg = self.cgroups
+            usage = cg.cpu_seconds if cg is not None and "cpuacct" in cg.dirs else None
+            self.run = Run(cmd, stdin_fd, [info_w, *fds.values()], self.info_r, limits, on_stdout, idle_timeout_s,
+                           cpu_usage=usage, keep_stdout=keep_stdout)
+        except BaseException:
+            self._cleanup()
+            raise
+        finally:
+            for fd in [info_w, *fds.values(), *([stdin_fd] if isinstance(stdin, bytes) else [])]:
+                if fd >= 0:
+                    os.close(fd)
+
+    def wait(self) -> ExecResult:
+        try:
+            run = self.run
+            run.wait()
+            oom = self.cgroups.oom_kills() if self.cgroups is not None else 0
+            if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
+                raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
+            return run.result(oom_kills=oom, host_uid=self.host_uid)
+        finally:
+            self._cleanup()
+
+    def kill(self, reason: str = "stop") -> None:
+        self.run.kill(reason)
+
+    def _cleanup(self) -> None:
+        if self.info_r >= 0:
+            os.close(self.info_r)
+            self.info_r = -1
+        if self.cgroups is not None:
+            self.cgroups.remove()
+            self.cgroups = None
 
 
 _warned_unsafe = False

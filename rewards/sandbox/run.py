@@ -96,7 +96,9 @@ class Run:
         cwd: str = "/",
         process_group: bool = False,
         cpu_usage: Callable[[], float | None] | None = None,
+        keep_stdout: bool = True,
     ) -> None:
+        self.keep_stdout, self.out_bytes = keep_stdout, 0
         self.limits, self.on_stdout, self.idle_timeout_s = limits, on_stdout, idle_timeout_s
         self.cpu_usage, self.cpu_s = cpu_usage, None
         self.cpu_cap_s = limits.cpu_s if limits.cpu_s is not None else limits.timeout_s
@@ -215,8 +217,12 @@ class Run:
             self._parse_info()
             return deadline
         buf = streams[fd]
-        room = self.limits.max_output_bytes - len(buf)
-        buf += chunk[: max(room, 0)]
+        if buf is self.out and not self.keep_stdout:  # counted for the limit, handed on, not kept
+            room = self.limits.max_output_bytes - self.out_bytes
+            self.out_bytes += min(len(chunk), max(room, 0))
+        else:
+            room = self.limits.max_output_bytes - len(buf)
+            buf += chunk[: max(room, 0)]
         if len(chunk) > room:
             self.truncated = True
             self.kill("output_limit")

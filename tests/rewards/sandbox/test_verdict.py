@@ -214,12 +214,14 @@ def test_threads_in_the_trainer_are_not_left_behind() -> None:
 
 def test_run_cpu_share_and_cpu_time_cap_cover_all_processes() -> None:
     # 8 forked burners for 2 s of wall. With cpus=0.5 they share half a CPU: about 1 CPU-s in all
-    # (before: no quota, each burner had its own RLIMIT_CPU). With cpu_s=1 the run ends at 1 CPU-s.
+    # (before: no quota, each burner had its own RLIMIT_CPU). With cpu_s=1 a run that would sleep 8 s
+    # while its burners spin ends at 1 CPU-s (about 1 s on an idle machine, later when loaded).
     if not sandbox.isolation().cgroups:
         pytest.skip("no writable cgroups here: CPU is bounded per process only")
     src = "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n        while True:\n            pass\ntime.sleep(2)\n"
     half = execute(["/box/main.py"], {"main.py": src.encode()}, b"", Limits(timeout_s=4, cpus=0.5))
     assert half.status == "ok" and half.cpu_s is not None
     assert half.cpu_s <= 0.5 * half.wall_s + 0.2, half  # quota: 0.5 CPU x ~2.1 s = ~1.05 CPU-s
-    capped = execute(["/box/main.py"], {"main.py": src.encode()}, b"", Limits(timeout_s=5, cpu_s=1.0))
-    assert capped.status == "timeout" and capped.wall_s < 2.0, capped  # killed at ~1 CPU-s, not after 5 s
+    longer = src.replace("sleep(2)", "sleep(8)")
+    capped = execute(["/box/main.py"], {"main.py": longer.encode()}, b"", Limits(timeout_s=10, cpu_s=1.0))
+    assert capped.status == "timeout" and capped.wall_s < 8.0, capped  # killed at ~1 CPU-s, not after 8 s
