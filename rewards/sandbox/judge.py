@@ -1,6 +1,6 @@
 """Score a program against test cases in the sandbox: ``run_tests`` -> ``TestReport``.
 
-Two kinds of test case, mixable in one list:
+Three kinds of test case, mixable in one list:
 
 * **stdin/stdout** ``{"stdin": "1 2\\n", "stdout": "3\\n"}``: one fresh sandbox per case; the case passes
   when the program exits 0 and its stdout matches, whitespace-tolerantly by default (lines compared after
@@ -11,6 +11,10 @@ Two kinds of test case, mixable in one list:
   function (top level, or a method of ``Solution()``). The return value comes back type-tagged and is
   judged here by :mod:`rewards.sandbox.verdict` (strict protocol, host-only per-test clocks, bounded
   reading, typed comparison: ``True`` is not ``1``, ``1`` is not ``1.0``; floats within 1e-9).
+
+* **assertion tests**: a test program in the datasets' own fields (HumanEval ``test`` + ``entry_point``,
+  MBPP ``test_list``, pytest-style ``test_*`` functions; :mod:`rewards.sandbox.assertions`), run in a
+  tester sandbox apart from the program, calls crossing by value (:mod:`rewards.sandbox.pool`).
 
 Each case has the time limit ``timeout_s`` (call cases: measured here, between accepted results).
 Expected values never enter the sandbox and the verdict is made here, so printing "PASSED", exiting 0
@@ -29,12 +33,15 @@ not verify": our decision, made before the program ran, which its behaviour cann
 from __future__ import annotations
 
 import json
+import marshal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rewards.sandbox.assertions import explicit_case, is_test_program, jobs, to_cases
 from rewards.sandbox.bwrap import execute
+from rewards.sandbox.pool import run_assertions
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.run import STARTUP_S, ExecResult
 from rewards.sandbox.verdict import FLOAT_TOL, CallWatch, TestResult, TestStatus, decode, values_equal
@@ -74,6 +81,8 @@ def normalize_tests(tests: Any) -> list[dict[str, Any]]:
     """Accept a list of case dicts, its JSON text, or APPS-style ``{"inputs", "outputs"[, "fn_name"]}``."""
     if isinstance(tests, (str, bytes)):
         tests = json.loads(tests)
+    if is_test_program(tests):
+        return to_cases(tests)
     if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
         fn = tests.get("fn_name")
         pairs = zip(tests["inputs"], tests["outputs"], strict=True)
@@ -94,13 +103,15 @@ def normalize_tests(tests: Any) -> list[dict[str, Any]]:
             if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
                 raise ValueError(f"test {n}: 'args' must be a list and 'kwargs' a dict")
             cases.append({"call": case["call"], "args": list(args), "kwargs": kwargs, "expected": case["expected"]})
+        elif "assert" in case:
+            cases.append(explicit_case(case, n))
         elif "stdout" in case:
             stdin, stdout = case.get("stdin", ""), case["stdout"]
             if not isinstance(stdin, str) or not isinstance(stdout, str):
                 raise ValueError(f"test {n}: 'stdin' and 'stdout' must be strings")
             cases.append({"stdin": stdin, "stdout": stdout, "compare": case.get("compare")})
         else:
-            raise ValueError(f"test {n} has neither 'stdout' (stdin/stdout test) nor 'call' (call test)")
+            raise ValueError(f"test {n} has none of 'stdout' (stdin/stdout test), 'call' (call test), 'assert'")
     return cases
 
 
@@ -125,9 +136,10 @@ def call_run_limit_s(n_calls: int, timeout_s: float) -> float:
 def worst_case_s(cases: list[dict[str, Any]], timeout_s: float) -> float:
     """The longest ``run_tests`` can take on ``cases`` (normalized) under per-case limit ``timeout_s``."""
     n_calls = sum("call" in c for c in cases)
-    n_stdio = len(cases) - n_calls
+    n_stdio = sum("stdout" in c for c in cases)
     calls = call_run_limit_s(n_calls, timeout_s) + RUN_OVERHEAD_S if n_calls else 0.0
-    return calls + n_stdio * (timeout_s + RUN_OVERHEAD_S)
+    asserts = sum(call_run_limit_s(len(idx), timeout_s) + RUN_OVERHEAD_S for idx, _ in jobs(cases))
+    return calls + asserts + n_stdio * (timeout_s + RUN_OVERHEAD_S)
 
 
 def min_allowance_s(timeout_s: float) -> float:
@@ -160,12 +172,21 @@ def run_tests(
         return TestReport(skipped, budget_exhausted=True)
     results: dict[int, TestResult] = {}
     call_idx = [i for i, c in enumerate(cases) if "call" in c]
-    stdio_idx = [i for i, c in enumerate(cases) if "call" not in c]
+    stdio_idx = [i for i, c in enumerate(cases) if "stdout" in c]
     row_end = None if allowance_s is None else time.monotonic() + allowance_s
     if call_idx:
         call_results = _run_calls(source, [cases[i] for i in call_idx], limits, stop_at_first_failure,
                                   unsafe_no_isolation, allowance_s)
         results.update({call_idx[k]: replace(r, index=call_idx[k]) for k, r in enumerate(call_results)})
+    for idx, job in jobs(cases):
+        if stop_at_first_failure and any(not r.passed for r in results.values()):
+            results.update({i: TestResult(i, "not_run") for i in idx})
+            continue
+        run_limit = call_run_limit_s(len(idx), timeout_s)
+        if row_end is not None:
+            run_limit = max(0.05, min(run_limit, row_end - time.monotonic() - RUN_OVERHEAD_S))
+        verdicts = run_assertions(source, job, len(idx), limits, stop_at_first_failure, run_limit)
+        results.update({idx[k]: replace(r, index=idx[k]) for k, r in enumerate(verdicts)})
     failed = any(not r.passed for r in results.values())
     for i in stdio_idx:
         if stop_at_first_failure and failed:
@@ -207,14 +228,14 @@ def _run_calls(source: str, cases: list[dict[str, Any]], limits: Limits, stop_fi
         total = max(0.05, min(total, allowance_s - RUN_OVERHEAD_S))
     run_limits = Limits(timeout_s=total, memory_mb=limits.memory_mb, cpu_s=total,
                         max_output_bytes=limits.max_output_bytes)
-    calls = [{"call": c["call"], "args": c["args"], "kwargs": c["kwargs"]} for c in cases]
+    calls = [(c["call"], c["args"], c["kwargs"]) for c in cases]
     files = {
         "harness.py": HARNESS.read_bytes(),
         "solution.py": source.encode("utf-8", "surrogateescape"),
-        "calls.json": json.dumps(calls).encode(),
+        "calls.bin": marshal.dumps(calls),
     }
     watch = CallWatch(cases, limits.timeout_s, stop_first)
-    run = execute(["/box/harness.py"], files, b"", run_limits, on_stdout=watch,
+    run = execute(["-S", "/box/harness.py"], files, b"", run_limits, on_stdout=watch,
                   idle_timeout_s=limits.timeout_s, unsafe=unsafe)
     why = run.status
     if watch.import_error is not None:

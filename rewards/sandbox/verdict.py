@@ -50,12 +50,15 @@ class TestResult:
         return self.status == "passed"
 
 
-def decode(tagged: Any) -> Any:
-    """Invert the harness's ``encode``: plain data only, no code from the program runs here."""
+def decode(tagged: Any, sets: type = frozenset) -> Any:
+    """Invert the harness's ``encode``: plain data only, no code from the program runs here.
+
+    Sets come back as ``sets`` (frozenset for comparing; set for arguments handed to a program).
+    """
     if tagged is None or isinstance(tagged, (bool, str)):
         return tagged
     if isinstance(tagged, list):
-        return [decode(v) for v in tagged]
+        return [decode(v, sets) for v in tagged]
     if not isinstance(tagged, dict) or len(tagged) != 1:
         raise ValueError("malformed value from the harness")
     ((tag, body),) = tagged.items()
@@ -68,11 +71,11 @@ def decode(tagged: Any) -> Any:
     if tag == "bytes":
         return bytes.fromhex(body)
     if tag == "tuple":
-        return tuple(decode(v) for v in body)
+        return tuple(decode(v, sets) for v in body)
     if tag == "set":
-        return frozenset(decode(v) for v in body)
+        return sets(decode(v, frozenset) for v in body)
     if tag == "dict":
-        return {_hashable(decode(k)): decode(v) for k, v in body}
+        return {_hashable(decode(k, frozenset)): decode(v, sets) for k, v in body}
     raise ValueError(f"unknown tag {tag!r} from the harness")
 
 
