@@ -8,13 +8,27 @@ Both read the dataset column ``tests`` for each row: a list of test dicts (``{"s
 APPS-style ``{"inputs": [...], "outputs": [...], "fn_name": ...}``. The code is the last fenced block of
 the completion (:func:`extract_code`); no block scores 0.0.
 
-``None`` ("could not verify") is returned only when the row has no usable tests, the sandbox failed
-internally for that row, or the batch's time budget ran out before the row was finished; a wrong,
-crashing, slow or hostile program scores 0.0. Rows are scored in parallel on ``workers`` threads (each
-waits on one sandboxed process; default: one per CPU this process may use) under one global deadline,
-``budget_s`` seconds for the whole batch. Recipe options: ``timeout_s`` (per test), ``memory_mb``,
-``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than ``tests``). If no sandbox
-can be built on this machine the call raises
+``None`` ("could not verify") is returned only for our failures: the row has no usable tests, the sandbox
+failed internally for that row (:class:`rewards.sandbox.SandboxError`), or the batch's time budget
+could not cover the row. A wrong, crashing, slow, hanging, flooding or hostile program scores 0.0
+for what it fails. Rows are scored in parallel on ``workers`` threads (each waits on one sandboxed
+process; default: one per CPU this process may use) within ``budget_s`` seconds for the whole batch.
+
+**The budget is decided before any program runs** (:func:`admit`), from the tests and limits alone:
+each row's worst case (the longest its runs can take under their limits,
+:func:`rewards.sandbox.judge.worst_case_s`) is known before it runs. When the batch's worst cases fit
+``budget_s`` on ``workers`` (Graham's bound for greedy scheduling of independent jobs,
+``sum / workers + max``), every row runs under its own limits. Otherwise every row gets the same time
+allowance ``A``, the largest with which the batch still fits; a program that needs more than ``A`` for
+its tests fails the ones it has not finished ("timeout", 0.0), exactly as with a per-test limit. Only
+when ``A`` would be below one test at its full limit are rows (in order) left unscored: None, counted
+(:data:`last_batch`) and logged with the budget that would have covered them. So no program, by
+hanging or otherwise, can turn its own or another row's score into None, nor change another row's
+allowance; and a row is never cut short by time other rows took. At ``timeout_s: 5`` on 2 workers,
+``budget_s: 540`` gives every row of a 64-row batch an allowance of 16.6 s; a row of 10 call tests
+has a worst case of 56.25 s. Recipe options: ``timeout_s`` (per
+test), ``memory_mb``, ``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than
+``tests``). If no sandbox can be built on this machine the call raises
 :class:`rewards.sandbox.SandboxUnavailable` (a configuration error, not a score).
 
 Recipe: ``rewards: [{name: code.pass_rate, weight: 1.0, args: {timeout_s: 2, budget_s: 300}}]``. The entry's own
@@ -24,21 +38,39 @@ Recipe: ``rewards: [{name: code.pass_rate, weight: 1.0, args: {timeout_s: 2, bud
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from rewards.registry import register
 from rewards.sandbox.bwrap import SandboxUnavailable, isolation, unsafe_requested
-from rewards.sandbox.judge import TestReport, normalize_tests, run_tests
+from rewards.sandbox.judge import TestReport, min_allowance_s, normalize_tests, run_tests, worst_case_s
 from rewards.sandbox.run import SandboxError
+
+log = logging.getLogger(__name__)
 
 FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 LANGUAGE_TAGS = {"python": {"python", "python3", "py", "py3"}}
-DEFAULT_BUDGET_S = 120.0
+DEFAULT_BUDGET_S = 540.0  # under the trainer's default 600 s limit on one reward call
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What the last :func:`score_batch` call did: rows scored and rows left unverified, by cause."""
+
+    rows: int
+    unscored_budget: int  # not admitted: the budget could not give them even one test at its limit
+    capped: int  # run with a time allowance below their worst case
+    sandbox_errors: int  # our machinery failed on the row
+    no_tests: int  # the row's tests column was empty or unusable
+    budget_needed_s: float  # the budget that would have admitted every row with tests
+
+
+last_batch: BatchStats | None = None
 
 
 def extract_code(completion: str, language: str | None = "python") -> str | None:
@@ -76,6 +108,42 @@ def _parse_tests(raw: Any) -> list[dict[str, Any]] | None:
     return cases or None
 
 
+def _makespan(times: list[float], workers: int) -> float:
+    """Graham's bound on greedy scheduling of independent jobs: sum / workers + (1 - 1/workers) * max."""
+    return sum(times) / workers + max(times, default=0.0) * (1 - 1 / workers)
+
+
+def admit(worst: list[float | None], workers: int, budget_s: float, floor_s: float) -> tuple[list[float | None], float]:
+    """Each row's time allowance (None: not run), from the rows' worst cases and the budget alone.
+
+    ``worst[i]`` is row i's worst case in seconds (None: nothing to run). If every row's worst case fits
+    (Graham's bound <= ``budget_s``), each row gets its worst case. Otherwise every row's allowance is
+    capped at the largest ``A`` with which the batch still fits, provided ``A >= floor_s`` (one test at
+    its full limit); below that, rows are admitted in order at ``min(worst, floor_s)`` while they fit
+    and the rest are None. Returns the allowances and the budget that would give every row its worst case.
+    """
+    present = [w for w in worst if w is not None]
+    needed = _makespan(present, workers)
+    if needed <= budget_s:
+        return list(worst), needed
+    low, high = 0.0, max(present)
+    for _ in range(60):  # the batch's bound grows with the cap: bisect for the largest cap that fits
+        mid = (low + high) / 2
+        low, high = (mid, high) if _makespan([min(w, mid) for w in present], workers) <= budget_s else (low, mid)
+    if low >= floor_s:
+        return [None if w is None else min(w, low) for w in worst], needed
+    allowances: list[float | None] = []
+    taken: list[float] = []
+    for w in worst:
+        share = None if w is None else min(w, floor_s)
+        if share is not None and _makespan([*taken, share], workers) <= budget_s:
+            taken.append(share)
+            allowances.append(share)
+        else:
+            allowances.append(None)
+    return allowances, needed
+
+
 def score_batch(
     completions: list[str],
     tests: list[Any] | None,
@@ -88,31 +156,49 @@ def score_batch(
     stop_at_first_failure: bool = False,
 ) -> list[TestReport | float | None]:
     """Per row: a :class:`TestReport`, 0.0 (no code block), or None (cannot verify)."""
+    global last_batch
     if tests is None:
         return [None] * len(completions)
     if len(tests) != len(completions):
         raise ValueError(f"the tests column has {len(tests)} rows but there are {len(completions)} completions")
     if not unsafe_requested():
         isolation()  # raise SandboxUnavailable once, up front, instead of once per row
-    deadline = time.monotonic() + budget_s
+    start = time.monotonic()
+    cases = [_parse_tests(t) for t in tests]
+    codes = [extract_code(c, language) for c in completions]
+    n_workers = min(_workers(workers), max(1, len(completions)))
+    worst = [worst_case_s(c, timeout_s) if c is not None and code is not None else None
+             for c, code in zip(cases, codes)]
+    allowance, needed = admit(worst, n_workers, budget_s, min_allowance_s(timeout_s))
+    errors = 0
 
     def one(row: int) -> TestReport | float | None:
-        cases = _parse_tests(tests[row])
-        if cases is None:
+        nonlocal errors
+        if cases[row] is None:
             return None
-        code = extract_code(completions[row], language)
-        if code is None:
+        if codes[row] is None:
             return 0.0
-        try:
-            report = run_tests(code, cases, timeout_s=timeout_s, memory_mb=memory_mb,
-                               stop_at_first_failure=stop_at_first_failure, deadline=deadline)
-        except SandboxError as exc:
-            print(f"r1train: code sandbox failed on row {row}: {exc}", file=sys.stderr)
+        if allowance[row] is None:
             return None
-        return report
+        try:
+            return run_tests(codes[row], cases[row], timeout_s=timeout_s, memory_mb=memory_mb,
+                             stop_at_first_failure=stop_at_first_failure, allowance_s=allowance[row])
+        except SandboxError as exc:
+            errors += 1
+            log.warning("code sandbox failed on row %d: %s (scored None)", row, exc)
+            return None
 
-    with ThreadPoolExecutor(max_workers=min(_workers(workers), max(1, len(completions)))) as pool:
-        return list(pool.map(one, range(len(completions))))
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        reports = list(pool.map(one, range(len(completions))))
+    unscored = sum(1 for w, a in zip(worst, allowance) if w is not None and a is None)
+    capped = sum(1 for w, a in zip(worst, allowance) if w is not None and a is not None and a < w)
+    last_batch = BatchStats(len(completions), unscored, capped, errors, sum(c is None for c in cases), round(needed, 3))
+    if unscored:
+        log.warning("code rewards: %d of %d rows not scored (None): budget_s=%g s cannot cover their worst case; "
+                    "budget_s >= %.0f s (or a lower timeout_s) would score every row", unscored, len(completions),
+                    budget_s, needed)
+    log.debug("code rewards: %d rows in %.2f s", len(completions), time.monotonic() - start)
+    return reports
 
 
 @register("code.pass_rate")
@@ -151,4 +237,4 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: options[k] for k in keys if k in options}
 
 
-__all__ = ["SandboxUnavailable", "all_pass", "extract_code", "pass_rate", "score_batch"]
+__all__ = ["BatchStats", "SandboxUnavailable", "admit", "all_pass", "extract_code", "last_batch", "pass_rate", "score_batch"]

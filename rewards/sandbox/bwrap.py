@@ -20,14 +20,27 @@ How a run is isolated (``describe_isolation()`` prints what this machine provide
   starts, so root's files, root's rlimit exemptions and root's processes are out of reach even if a
   namespace were escaped. When the trainer is not root, the program runs in the user namespace as the
   trainer's uid mapped to an unprivileged id (the trainer's files are still invisible; see below).
-* **A seccomp filter** (:mod:`rewards.sandbox.seccomp`) denies syscalls no judged program needs that
-  reach shared or risky kernel code: keyrings, ``bpf``, ``perf_event_open``, ``userfaultfd``,
-  ``io_uring``, ``ptrace``, the mount API, namespace changes, and the i386/x32 syscall ABIs.
+* **A seccomp allowlist** (:mod:`rewards.sandbox.seccomp`): only the syscalls judged programs need;
+  everything else, including syscalls newer than the list (``listmount``, ``statmount``,
+  ``open_tree_attr``, ``mseal``…), fails with ``ENOSYS``. Refused: keyrings, ``bpf``,
+  ``perf_event_open``, ``userfaultfd``, ``io_uring``, Linux AIO, ``inotify``/``fanotify``/dnotify,
+  ``flock`` and fcntl record locks, ``ptrace``, the mount API, namespace changes, ``memfd_secret``,
+  and the i386/x32 syscall ABIs. Sockets: ``AF_UNIX`` only, unless the caller asks for ``loopback``.
 * **Limits** (:mod:`rewards.sandbox.limits`): wall time enforced from outside; CPU time, address space,
   stack, file size, open files, processes via rlimits that cannot be raised inside; memory of all
-  processes together and the number of tasks via per-run cgroup v1 groups where this machine allows
-  (else per-process rlimits, said so by ``describe_isolation()``); stdout/stderr capped, cut and reported
-  as ``"output_limit"``.
+  processes together (socket buffers included: TCP through ``memory.kmem.tcp``), the number of tasks,
+  a CPU quota (``cpus``, default one CPU for all the run's processes) and the CPU time of all processes
+  together (``cpu_s`` per run) via per-run cgroup v1 groups where this machine allows (else per-process
+  rlimits, said so by ``describe_isolation()``); stdout/stderr capped, cut and reported as
+  ``"output_limit"``.
+* **Machine-wide resources.** The 65,536 AIO contexts (``io_setup``) are one pool for the machine, and
+  so are pty slots (``kernel.pty.max``), vsock ports, locks on shared files and inotify watches on the
+  shared ``/usr``: AIO, inotify, ``flock``/record locks and ``AF_VSOCK`` are refused by the filter, and an
+  empty read-only tmpfs covers ``/dev/pts`` so no pty can be opened. Measured on the old code (Linux
+  6.18, cgroup v1): a run opened 253 ptys and AIO contexts until its memory limit, held ``flock`` and
+  OFD locks on ``/usr/bin/python3``, watched ``/usr`` with inotify and dnotify, created ``AF_VSOCK``
+  sockets, and queued 379-440 MiB in 48 loopback TCP connections with ``memory_mb=256``; now each fails
+  (``tests/rewards/sandbox/sandbox_corpus.py``), and with ``loopback`` TCP queues stop at 64 MiB.
 * **Clean ends** (:mod:`rewards.sandbox.run`). The program is the init of its own PID namespace:
   when it exits, or is SIGKILLed from outside on timeout or output overflow, the kernel kills and reaps
   every other process in the namespace (``setsid``/double-fork daemons included) before bubblewrap can
@@ -41,7 +54,7 @@ How a run is isolated (``describe_isolation()`` prints what this machine provide
 
 What it protects against: reading or writing host files and secrets (the project, home directories,
 checkpoints, the host's /tmp); reading the trainer's environment; network access, loopback included
-(the namespace has its own) and abstract unix sockets; seeing, signalling or tracing host processes,
+(the namespace has its own; IPv4/IPv6 sockets exist only with ``loopback``) and abstract unix sockets; seeing, signalling or tracing host processes,
 the trainer included; fork and thread bombs; memory, scratch-disk and file-descriptor exhaustion; CPU
 burners that ignore signals; output floods and closed pipes; processes surviving the run; and, for
 ``run_tests``, a program that fakes its results (exiting 0 early, printing "PASSED", patching builtins,
@@ -50,8 +63,10 @@ expected outputs never enter the sandbox and are compared on the host, on plain 
 
 What it does not protect against: kernel vulnerabilities reachable from an unprivileged user namespace
 (keep the kernel patched; the seccomp filter narrows but does not close that surface); side channels
-and host information (CPU model, ``/proc/meminfo``, load, timing); CPU contention (each allowed process
-may use its CPU-time limit, slowing other work on the machine until the wall limit ends the run); a
+and host information (CPU model, ``/proc/meminfo``, load, timing); CPU contention within the quota (each
+run may keep one CPU busy until its limits end it; without writable cgroups, each process may use its
+own CPU-time limit); memory the kernel does not charge to a cgroup (AF_UNIX queues, bounded by the
+open-file limit, are charged on this kernel: a flood of socketpairs ends as ``"memory"``); a
 host ``core_pattern`` that pipes core dumps to a helper (RLIMIT_CORE=0 stops file dumps only); without
 writable cgroups, memory is bounded per process only (up to ``memory_mb`` x ``max_processes`` in
 total); with a non-root trainer, the sandbox's processes belong to the trainer's uid on the host (only
@@ -113,7 +128,7 @@ class Isolation:
 
     def describe(self) -> str:
         user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
-        filt = "seccomp denylist" if self.seccomp else "NO seccomp filter (no syscall table for this machine)"
+        filt = "seccomp allowlist" if self.seccomp else "NO seccomp filter (no syscall table for this machine)"
         return f"bubblewrap namespaces, {user}, {filt}, {describe()}; python {self.python}"
 
 
@@ -211,12 +226,14 @@ def run_program(
     max_processes: int = 64,
     max_output_bytes: int = 4 << 20,
     max_file_mb: int = 64,
+    loopback: bool = False,
     unsafe_no_isolation: bool = False,
 ) -> ExecResult:
     """Run Python ``source`` with ``stdin`` in the sandbox and report what happened.
 
     ``timeout_s`` is wall time (CPU time per process is bounded by the same number); ``memory_mb`` bounds
-    all the program's processes together where cgroups are available. Raises :class:`SandboxUnavailable`
+    all the program's processes together where cgroups are available. ``loopback`` allows IPv4/IPv6
+    sockets on the sandbox's private loopback (by default only ``AF_UNIX`` sockets exist). Raises :class:`SandboxUnavailable`
     when no isolation exists (never runs unisolated unless ``unsafe_no_isolation``) and
     :class:`SandboxError` when the machinery fails for this run.
     """
@@ -226,6 +243,7 @@ def run_program(
         max_processes=max_processes,
         max_output_bytes=max_output_bytes,
         max_file_mb=max_file_mb,
+        loopback=loopback,
     )
     files = {"main.py": source.encode("utf-8", "surrogateescape")}
     data = stdin.encode("utf-8", "surrogateescape")
@@ -283,6 +301,9 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
     for dest, fd in fds.items():  # copied into the root tmpfs, made read-only by --remount-ro / below
         argv += ["--seccomp", str(fd)] if dest == "seccomp" else ["--perms", "0444", "--file", str(fd), dest]
     argv += ["--proc", "/proc", "--dev", "/dev"]
+    # bwrap's /dev has its own devpts instance, but pty slots are counted machine-wide (kernel.pty.max):
+    # an empty read-only tmpfs over /dev/pts leaves no pty to open (/dev/ptmx points into it).
+    argv += ["--size", "4096", "--tmpfs", "/dev/pts", "--remount-ro", "/dev/pts"]
     argv += ["--size", str(limits.scratch_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     argv += ["--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
@@ -322,41 +343,72 @@ def _execute_isolated(
     on_stdout: OnStdout | None = None,
     idle_timeout_s: float | None = None,
 ) -> ExecResult:
-    fds: dict[str, int] = {}
-    info_r = info_w = stdin_fd = -1
-    cgroups: CgroupRun | None = None
-    try:
-        for dest, text in ETC_FILES.items():
-            fds[dest] = memfd(dest, text.encode())
-        for name, data in files.items():
-            fds[f"/box/{name}"] = memfd(name, data)
-        if iso.seccomp is not None:
-            fds["seccomp"] = memfd("seccomp", iso.seccomp)
-        stdin_fd = memfd("stdin", stdin)
-        info_r, info_w = os.pipe()
-        try:
-            cgroups = CgroupRun.create(limits) if iso.cgroups else None
-        except OSError as exc:
-            raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
-        launcher, host_uid = _launcher(iso, limits, cgroups)
-        cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
-        cmd += [iso.python, "-I", "-B", *args]
-        run = Run(cmd, stdin_fd, [info_w, *fds.values()], info_r, limits, on_stdout, idle_timeout_s)
-        for fd in [info_w, stdin_fd, *fds.values()]:
-            os.close(fd)
+    return Spawned(iso, args, files, stdin, limits, on_stdout, idle_timeout_s).wait()
+
+
+class Spawned:
+    """One started sandbox; :meth:`wait` reads it to the end and returns its :class:`ExecResult`.
+
+    ``stdin`` is the program's whole input (bytes), or a pipe's read end (int) the caller keeps writing
+    to (an interactive session: :mod:`rewards.sandbox.pool`). ``keep_stdout=False`` hands stdout to
+    ``on_stdout`` only, keeping nothing (a long-lived process must not accumulate its output).
+    """
+
+    def __init__(self, iso: Isolation, args: Sequence[str], files: dict[str, bytes], stdin: bytes | int,
+                 limits: Limits, on_stdout: OnStdout | None = None, idle_timeout_s: float | None = None,
+                 keep_stdout: bool = True) -> None:
+        fds: dict[str, int] = {}
         info_w = stdin_fd = -1
-        fds = {}
-        run.wait()
-        oom = cgroups.oom_kills() if cgroups is not None else 0
-        if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
-            raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
-        return run.result(oom_kills=oom, host_uid=host_uid)
-    finally:
-        for fd in [info_r, info_w, stdin_fd, *fds.values()]:
-            if fd >= 0:
-                os.close(fd)
-        if cgroups is not None:
-            cgroups.remove()
+        self.info_r, self.cgroups = -1, None
+        try:
+            for dest, text in ETC_FILES.items():
+                fds[dest] = memfd(dest, text.encode())
+            for name, data in files.items():
+                fds[f"/box/{name}"] = memfd(name, data)
+            if iso.seccomp is not None:
+                fds["seccomp"] = memfd("seccomp", filter_bytes(inet=limits.loopback) or iso.seccomp)
+            stdin_fd = memfd("stdin", stdin) if isinstance(stdin, bytes) else stdin
+            self.info_r, info_w = os.pipe()
+            try:
+                self.cgroups = CgroupRun.create(limits) if iso.cgroups else None
+            except OSError as exc:
+                raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
+            launcher, self.host_uid = _launcher(iso, limits, self.cgroups)
+            cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
+            cmd += [iso.python, "-I", "-B", *args]
+            cg = self.cgroups
+            usage = cg.cpu_seconds if cg is not None and "cpuacct" in cg.dirs else None
+            self.run = Run(cmd, stdin_fd, [info_w, *fds.values()], self.info_r, limits, on_stdout, idle_timeout_s,
+                           cpu_usage=usage, keep_stdout=keep_stdout)
+        except BaseException:
+            self._cleanup()
+            raise
+        finally:
+            for fd in [info_w, *fds.values(), *([stdin_fd] if isinstance(stdin, bytes) else [])]:
+                if fd >= 0:
+                    os.close(fd)
+
+    def wait(self) -> ExecResult:
+        try:
+            run = self.run
+            run.wait()
+            oom = self.cgroups.oom_kills() if self.cgroups is not None else 0
+            if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
+                raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
+            return run.result(oom_kills=oom, host_uid=self.host_uid)
+        finally:
+            self._cleanup()
+
+    def kill(self, reason: str = "stop") -> None:
+        self.run.kill(reason)
+
+    def _cleanup(self) -> None:
+        if self.info_r >= 0:
+            os.close(self.info_r)
+            self.info_r = -1
+        if self.cgroups is not None:
+            self.cgroups.remove()
+            self.cgroups = None
 
 
 _warned_unsafe = False

@@ -1,56 +1,56 @@
 """Score a program against test cases in the sandbox: ``run_tests`` -> ``TestReport``.
 
-Two kinds of test case, mixable in one list:
+Three kinds of test case, mixable in one list:
 
 * **stdin/stdout** ``{"stdin": "1 2\\n", "stdout": "3\\n"}``: one fresh sandbox per case; the case passes
   when the program exits 0 and its stdout matches, whitespace-tolerantly by default (lines compared after
   collapsing runs of blanks and dropping leading/trailing blank lines) or byte for byte with
   ``compare="exact"`` (per case: ``{"compare": "exact", ...}``).
 * **call-based** ``{"call": "add", "args": [100, 23], "kwargs": {}, "expected": 123}``: all call cases run
-  in one sandbox through :mod:`rewards.sandbox_harness`, which imports the program once and calls the
+  in one sandbox through :mod:`rewards.sandbox.harness`, which imports the program once and calls the
   function (top level, or a method of ``Solution()``). The return value comes back type-tagged and is
-  compared here, with its type: ``True`` is not ``1``, ``1`` is not ``1.0`` or ``"1"``; a list expected
-  also accepts a tuple (JSON has no tuples); floats match within 1e-9 (relative or absolute).
+  judged here by :mod:`rewards.sandbox.verdict` (strict protocol, host-only per-test clocks, bounded
+  reading, typed comparison: ``True`` is not ``1``, ``1`` is not ``1.0``; floats within 1e-9).
 
-Each case has the time limit ``timeout_s`` (call cases: measured here, between the harness's reports).
+* **assertion tests**: a test program in the datasets' own fields (HumanEval ``test`` + ``entry_point``,
+  MBPP ``test_list``, pytest-style ``test_*`` functions; :mod:`rewards.sandbox.assertions`), run in a
+  tester sandbox apart from the program, calls crossing by value (:mod:`rewards.sandbox.pool`).
+
+Each case has the time limit ``timeout_s`` (call cases: measured here, between accepted results).
 Expected values never enter the sandbox and the verdict is made here, so printing "PASSED", exiting 0
 early, patching builtins, ``sys.exit``/``atexit`` or reading files cannot earn credit.
 
-``deadline`` (a ``time.monotonic()`` instant) is the caller's budget: cases that would start after it
-are ``"not_run"`` and the report says ``budget_exhausted`` (the reward then is "could not verify").
+**Every program outcome is a verdict.** Slow, hanging, crashing, flooding, huge or unprintable values
+are a failed case (0.0 for it); :class:`rewards.sandbox.SandboxError` (the machinery failed) is the only
+exception a program's run can lead to. A row's time is decided before it starts: ``allowance_s`` (from the
+batch's budget, see :mod:`rewards.code`) bounds all its runs together, and cases the program has not
+finished within it are ``"timeout"``; ``deadline`` (a ``time.monotonic()`` instant) is checked once,
+*before* anything runs, against :func:`worst_case_s`, the longest the row's runs can take under their
+limits; a row that does not fit is ``"not_run"`` with ``budget_exhausted`` (the reward is then "could
+not verify": our decision, made before the program ran, which its behaviour cannot influence).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import reprlib
+import marshal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from rewards.sandbox.assertions import explicit_case, is_test_program, jobs, to_cases
 from rewards.sandbox.bwrap import execute
 from rewards.sandbox.limits import Limits
+from rewards.sandbox.pool import run_assertions
 from rewards.sandbox.run import STARTUP_S, ExecResult
+from rewards.sandbox.verdict import FLOAT_TOL, CallWatch, TestResult, TestStatus, decode, values_equal
 
 HARNESS = Path(__file__).with_name("harness.py")
-TestStatus = Literal["passed", "wrong_answer", "error", "timeout", "memory", "output_limit", "killed", "not_run"]
-FLOAT_TOL = 1e-9
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """One case's verdict; ``detail`` is a short human-readable reason (never shown to the program)."""
-
-    index: int
-    status: TestStatus
-    wall_s: float = 0.0
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
+# Launching and tearing down one sandbox beyond its limits (bwrap, cgroups, reaping), for worst_case_s.
+RUN_OVERHEAD_S = 0.25
+__all__ = ["FLOAT_TOL", "TestReport", "TestResult", "TestStatus", "decode", "min_allowance_s", "run_tests", "values_equal",
+           "worst_case_s"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ def normalize_tests(tests: Any) -> list[dict[str, Any]]:
     """Accept a list of case dicts, its JSON text, or APPS-style ``{"inputs", "outputs"[, "fn_name"]}``."""
     if isinstance(tests, (str, bytes)):
         tests = json.loads(tests)
+    if is_test_program(tests):
+        return to_cases(tests)
     if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
         fn = tests.get("fn_name")
         pairs = zip(tests["inputs"], tests["outputs"], strict=True)
@@ -101,13 +103,15 @@ def normalize_tests(tests: Any) -> list[dict[str, Any]]:
             if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
                 raise ValueError(f"test {n}: 'args' must be a list and 'kwargs' a dict")
             cases.append({"call": case["call"], "args": list(args), "kwargs": kwargs, "expected": case["expected"]})
+        elif "assert" in case:
+            cases.append(explicit_case(case, n))
         elif "stdout" in case:
             stdin, stdout = case.get("stdin", ""), case["stdout"]
             if not isinstance(stdin, str) or not isinstance(stdout, str):
                 raise ValueError(f"test {n}: 'stdin' and 'stdout' must be strings")
             cases.append({"stdin": stdin, "stdout": stdout, "compare": case.get("compare")})
         else:
-            raise ValueError(f"test {n} has neither 'stdout' (stdin/stdout test) nor 'call' (call test)")
+            raise ValueError(f"test {n} has none of 'stdout' (stdin/stdout test), 'call' (call test), 'assert'")
     return cases
 
 
@@ -124,59 +128,23 @@ def outputs_match(got: str, expected: str, compare: str = "tolerant") -> bool:
     return lines(got) == lines(expected)
 
 
-def decode(tagged: Any) -> Any:
-    """Invert the harness's ``encode``: plain data only, no code from the program runs here."""
-    if tagged is None or isinstance(tagged, (bool, str)):
-        return tagged
-    if isinstance(tagged, list):
-        return [decode(v) for v in tagged]
-    if not isinstance(tagged, dict) or len(tagged) != 1:
-        raise ValueError("malformed value from the harness")
-    (tag, body), = tagged.items()
-    if tag == "int":
-        return int(body, 16)
-    if tag == "float":
-        return float(body)
-    if tag == "complex":
-        return complex(float(body[0]), float(body[1]))
-    if tag == "bytes":
-        return bytes.fromhex(body)
-    if tag == "tuple":
-        return tuple(decode(v) for v in body)
-    if tag == "set":
-        return frozenset(decode(v) for v in body)
-    if tag == "dict":
-        return {_hashable(decode(k)): decode(v) for k, v in body}
-    raise ValueError(f"unknown tag {tag!r} from the harness")
+def call_run_limit_s(n_calls: int, timeout_s: float) -> float:
+    """The hard wall limit of one harness run of ``n_calls`` call cases: import + each case + startup."""
+    return timeout_s * (n_calls + 1) + STARTUP_S
 
 
-def _hashable(value: Any) -> Any:
-    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+def worst_case_s(cases: list[dict[str, Any]], timeout_s: float) -> float:
+    """The longest ``run_tests`` can take on ``cases`` (normalized) under per-case limit ``timeout_s``."""
+    n_calls = sum("call" in c for c in cases)
+    n_stdio = sum("stdout" in c for c in cases)
+    calls = call_run_limit_s(n_calls, timeout_s) + RUN_OVERHEAD_S if n_calls else 0.0
+    asserts = sum(call_run_limit_s(len(idx), timeout_s) + RUN_OVERHEAD_S for idx, _ in jobs(cases))
+    return calls + asserts + n_stdio * (timeout_s + RUN_OVERHEAD_S)
 
 
-def values_equal(expected: Any, got: Any) -> bool:
-    """Compare with types: bool/int/str/None exactly, floats within 1e-9, containers element-wise."""
-    if isinstance(expected, bool) or expected is None:
-        return type(got) is type(expected) and got == expected
-    if isinstance(expected, int):
-        return type(got) is int and got == expected
-    if isinstance(expected, float):
-        if type(got) not in (float, int):
-            return False
-        if math.isnan(expected) or math.isnan(got):
-            return math.isnan(expected) and math.isnan(got)
-        return math.isclose(expected, got, rel_tol=FLOAT_TOL, abs_tol=FLOAT_TOL)
-    if isinstance(expected, (list, tuple)):
-        if not isinstance(got, (list, tuple)):
-            return False
-        return len(got) == len(expected) and all(values_equal(e, g) for e, g in zip(expected, got))
-    if isinstance(expected, dict):
-        if type(got) is not dict or set(got) != set(_hashable(k) for k in expected):
-            return False
-        return all(values_equal(v, got[_hashable(k)]) for k, v in expected.items())
-    if isinstance(expected, (set, frozenset)):
-        return isinstance(got, (set, frozenset)) and frozenset(got) == frozenset(expected)
-    return type(got) is type(expected) and got == expected
+def min_allowance_s(timeout_s: float) -> float:
+    """The least row time allowance worth running: one test of either kind at its full limit."""
+    return max(call_run_limit_s(1, timeout_s), timeout_s) + RUN_OVERHEAD_S
 
 
 def run_tests(
@@ -189,35 +157,55 @@ def run_tests(
     compare: str = "tolerant",
     deadline: float | None = None,
     max_output_bytes: int = 4 << 20,
+    allowance_s: float | None = None,
     unsafe_no_isolation: bool = False,
 ) -> TestReport:
-    """Run ``source`` against ``tests`` (see the module docstring) in the sandbox and report per case."""
+    """Run ``source`` against ``tests`` (see the module docstring) in the sandbox and report per case.
+
+    ``allowance_s`` bounds the wall time of all the row's runs together (given by the batch's budget
+    before the row starts): cases the program has not finished within it are ``"timeout"``.
+    """
     cases = normalize_tests(tests)
     limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
+    if deadline is not None and deadline - time.monotonic() < worst_case_s(cases, timeout_s):
+        skipped = tuple(TestResult(i, "not_run", detail="batch time budget spent") for i in range(len(cases)))
+        return TestReport(skipped, budget_exhausted=True)
     results: dict[int, TestResult] = {}
-    budget_hit = False
     call_idx = [i for i, c in enumerate(cases) if "call" in c]
-    stdio_idx = [i for i, c in enumerate(cases) if "call" not in c]
+    stdio_idx = [i for i, c in enumerate(cases) if "stdout" in c]
+    row_end = None if allowance_s is None else time.monotonic() + allowance_s
     if call_idx:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        call_results, budget_hit = _run_calls(source, [cases[i] for i in call_idx], limits, remaining,
-                                              stop_at_first_failure, unsafe_no_isolation)
+        call_results = _run_calls(source, [cases[i] for i in call_idx], limits, stop_at_first_failure,
+                                  unsafe_no_isolation, allowance_s)
         results.update({call_idx[k]: replace(r, index=call_idx[k]) for k, r in enumerate(call_results)})
+    for idx, job in jobs(cases):
+        if stop_at_first_failure and any(not r.passed for r in results.values()):
+            results.update({i: TestResult(i, "not_run") for i in idx})
+            continue
+        run_limit = call_run_limit_s(len(idx), timeout_s)
+        if row_end is not None:
+            run_limit = max(0.05, min(run_limit, row_end - time.monotonic() - RUN_OVERHEAD_S))
+        verdicts = run_assertions(source, job, len(idx), limits, stop_at_first_failure, run_limit)
+        results.update({idx[k]: replace(r, index=idx[k]) for k, r in enumerate(verdicts)})
     failed = any(not r.passed for r in results.values())
     for i in stdio_idx:
-        if (stop_at_first_failure and failed) or budget_hit:
+        if stop_at_first_failure and failed:
             results[i] = TestResult(i, "not_run")
             continue
-        if deadline is not None and deadline - time.monotonic() < timeout_s:
-            budget_hit = True
-            results[i] = TestResult(i, "not_run", detail="batch time budget spent")
-            continue
         case = cases[i]
+        run_limits = limits
+        if row_end is not None:
+            left = row_end - time.monotonic() - RUN_OVERHEAD_S
+            if left < min(timeout_s, 0.05):
+                results[i] = TestResult(i, "timeout", 0.0, "the row's time allowance is spent")
+                failed = True
+                continue
+            run_limits = replace(limits, timeout_s=min(timeout_s, left), cpu_s=timeout_s) if left < timeout_s else limits
         run = execute(["/box/main.py"], {"main.py": source.encode("utf-8", "surrogateescape")},
-                              case["stdin"].encode("utf-8", "surrogateescape"), limits, unsafe=unsafe_no_isolation)
+                      case["stdin"].encode("utf-8", "surrogateescape"), run_limits, unsafe=unsafe_no_isolation)
         results[i] = _judge_stdio(i, run, case["stdout"], case["compare"] or compare)
         failed = failed or not results[i].passed
-    return TestReport(tuple(results[i] for i in range(len(cases))), budget_exhausted=budget_hit)
+    return TestReport(tuple(results[i] for i in range(len(cases))))
 
 
 def _judge_stdio(i: int, run: ExecResult, expected: str, compare: str) -> TestResult:
@@ -230,105 +218,40 @@ def _judge_stdio(i: int, run: ExecResult, expected: str, compare: str) -> TestRe
     return TestResult(i, "wrong_answer", run.wall_s, f"stdout {run.stdout[:80]!r} != expected {expected[:80]!r}")
 
 
-class _CallWatch:
-    """Follows the harness's JSON lines as they arrive: per-case times and verdicts, early stop."""
-
-    def __init__(self, cases: list[dict[str, Any]], timeout_s: float, stop_at_first_failure: bool) -> None:
-        self.cases, self.timeout_s, self.stop_first = cases, timeout_s, stop_at_first_failure
-        self.buffer = b""
-        self.last = time.monotonic()
-        self.ready = False
-        self.import_error: str | None = None
-        self.results: dict[int, TestResult] = {}
-
-    def __call__(self, chunk: bytes) -> str | None:
-        self.buffer += chunk
-        if b"\n" not in chunk:
-            return None  # no complete line yet (and no rescanning of a long partial line)
-        *lines, self.buffer = self.buffer.split(b"\n")
-        action = None
-        for line in lines:
-            now = time.monotonic()
-            elapsed, self.last = now - self.last, now
-            action = self._event(line, elapsed) or action
-            if action == "stop":
-                return "stop"
-        return action
-
-    def _event(self, line: bytes, elapsed: float) -> str | None:
-        try:
-            event = json.loads(line)
-        except (ValueError, RecursionError):  # the program can write anything to this pipe
-            return None
-        if not isinstance(event, dict):
-            return None
-        if "import_error" in event and not self.ready:
-            self.import_error = str(event["import_error"])[:300]
-            return "stop"
-        if event.get("ready") is True:
-            self.ready = True
-            return "progress"
-        i = event.get("i")
-        if not self.ready or type(i) is not int or not 0 <= i < len(self.cases) or i in self.results:
-            return None
-        self.results[i] = self._judge(i, event, elapsed)
-        if self.stop_first and not self.results[i].passed:
-            return "stop"
-        return "progress"
-
-    def _judge(self, i: int, event: dict[str, Any], elapsed: float) -> TestResult:
-        if elapsed > self.timeout_s:
-            return TestResult(i, "timeout", elapsed, f"took {elapsed:.2f}s > {self.timeout_s}s")
-        if "error" in event:
-            return TestResult(i, "error", elapsed, str(event["error"])[:300])
-        try:
-            got = decode(event["value"])
-            equal = values_equal(self.cases[i]["expected"], got)
-        except (KeyError, ValueError, TypeError, IndexError, OverflowError, RecursionError) as exc:
-            return TestResult(i, "error", elapsed, f"unreadable return value: {type(exc).__name__}")
-        if equal:
-            return TestResult(i, "passed", elapsed)
-        shown = reprlib.repr(got), reprlib.repr(self.cases[i]["expected"])
-        return TestResult(i, "wrong_answer", elapsed, f"returned {shown[0]} != expected {shown[1]}")
 
 
-def _run_calls(source: str, cases: list[dict[str, Any]], limits: Limits, remaining: float | None,
-               stop_first: bool, unsafe: bool) -> tuple[list[TestResult], bool]:
-    """All call cases in one harness run; returns the verdicts and whether the budget cut the run short."""
-    per_case = limits.timeout_s
-    total = per_case * (len(cases) + 1) + STARTUP_S
-    budget_cut = remaining is not None and remaining < total
-    if remaining is not None and remaining < per_case:
-        return [TestResult(i, "not_run", detail="batch time budget spent") for i in range(len(cases))], True
-    if budget_cut:
-        total = remaining  # type: ignore[assignment]
+def _run_calls(source: str, cases: list[dict[str, Any]], limits: Limits, stop_first: bool,
+               unsafe: bool, allowance_s: float | None = None) -> list[TestResult]:
+    """All call cases in one harness run, judged by :class:`CallWatch` as the results arrive."""
+    total = call_run_limit_s(len(cases), limits.timeout_s)
+    if allowance_s is not None:
+        total = max(0.05, min(total, allowance_s - RUN_OVERHEAD_S))
     run_limits = Limits(timeout_s=total, memory_mb=limits.memory_mb, cpu_s=total,
-                                max_output_bytes=limits.max_output_bytes)
-    calls = [{"call": c["call"], "args": c["args"], "kwargs": c["kwargs"]} for c in cases]
+                        max_output_bytes=limits.max_output_bytes)
+    calls = [(c["call"], c["args"], c["kwargs"]) for c in cases]
     files = {
         "harness.py": HARNESS.read_bytes(),
         "solution.py": source.encode("utf-8", "surrogateescape"),
-        "calls.json": json.dumps(calls).encode(),
+        "calls.bin": marshal.dumps(calls),
     }
-    watch = _CallWatch(cases, per_case, stop_first)
-    run = execute(["/box/harness.py"], files, b"", run_limits, on_stdout=watch,
-                          idle_timeout_s=per_case, unsafe=unsafe)
-    results = []
+    watch = CallWatch(cases, limits.timeout_s, stop_first)
+    run = execute(["-S", "/box/harness.py"], files, b"", run_limits, on_stdout=watch,
+                  idle_timeout_s=limits.timeout_s, unsafe=unsafe)
     why = run.status
     if watch.import_error is not None:
         why = f"import failed: {watch.import_error}"
+    elif watch.violation is not None:
+        why = f"the harness's output was tampered with ({watch.violation})"
     elif not watch.ready:
         why = f"{run.status} before the program was imported: {(run.stderr.strip().splitlines() or [''])[-1][:200]}"
+    results = []
     for i in range(len(cases)):
         if i in watch.results:
             results.append(watch.results[i])
         elif stop_first and any(not r.passed for r in watch.results.values()):
             results.append(TestResult(i, "not_run"))
         else:
-            limit_hit = run.status in ("timeout", "memory", "output_limit")
+            limit_hit = run.status in ("timeout", "memory", "output_limit") and watch.violation is None
             status: TestStatus = run.status if limit_hit else "error"  # type: ignore[assignment]
-            if status == "timeout" and budget_cut:
-                return results + [TestResult(j, "not_run", detail="batch time budget spent")
-                                  for j in range(i, len(cases))], True
             results.append(TestResult(i, status, 0.0, str(why)[:300]))
-    return results, False
+    return results

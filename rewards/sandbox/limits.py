@@ -6,10 +6,14 @@ The code sandbox (:mod:`rewards.sandbox.bwrap`) bounds a program in two layers:
   process in the sandbox and impossible to raise from inside (raising a hard limit needs
   ``CAP_SYS_RESOURCE`` in the initial user namespace): CPU seconds per process, address space, stack,
   file size, open files, processes per user, no core dumps.
-* **cgroups v1** (``memory`` and ``pids`` controllers), where this process can create child groups of its
-  own groups: one fresh group per run caps the memory of *all* the sandbox's processes together (swap
-  included when ``memsw`` exists), counts OOM kills so the run can be reported as ``"memory"``, and caps
-  the number of tasks. Where cgroups are not writable (no v1 hierarchy, not root, cgroup v2 only) the
+* **cgroups v1** (``memory``, ``pids``, ``cpu``, ``cpuacct``), where this process can create child groups
+  of its own groups: one fresh group per run caps the memory of *all* the sandbox's processes together
+  (swap included when ``memsw`` exists; TCP socket buffers, which v1 counts apart, bounded by
+  ``memory.kmem.tcp`` to a quarter of ``memory_mb`` more), counts OOM
+  kills so the run can be reported as ``"memory"``, caps the number of tasks, gives the run at most
+  ``cpus`` CPUs (a CFS quota, so 60 burning threads or 8 forked burners get one core, not the machine)
+  and measures the CPU time of all its processes together, which :mod:`rewards.sandbox.run` caps at
+  ``cpu_s`` per run (the per-process RLIMIT_CPU alone let each forked child burn its own allowance). Where cgroups are not writable (no v1 hierarchy, not root, cgroup v2 only) the
   sandbox degrades to rlimits alone: memory is then bounded per process (``RLIMIT_AS = memory_mb``), so
   the aggregate bound is ``memory_mb x max_processes`` (:func:`describe` says which applies).
 
@@ -31,6 +35,8 @@ from pathlib import Path
 MIB = 1 << 20
 # Processes the sandbox machinery itself needs inside the limits: bwrap's monitor and its pid 1.
 HELPER_TASKS = 4
+CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
+CFS_PERIOD_US = 100_000
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,16 @@ class Limits:
     max_file_mb: int = 64  # largest file the program may write
     max_open_files: int = 256
     scratch_mb: int | None = None  # size of the private /tmp; defaults to memory_mb
-    cpu_s: float | None = None  # CPU seconds per process; defaults to timeout_s
+    cpu_s: float | None = None  # CPU seconds per process and, with cgroups, per run; defaults to timeout_s
+    cpus: float = 1.0  # CPUs the run's processes may use at once (CFS quota, with cgroups)
+    loopback: bool = False  # allow IPv4/IPv6 sockets on the run's private loopback (else AF_UNIX only)
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "memory_mb", "max_processes", "max_output_bytes", "max_file_mb", "max_open_files"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"sandbox limit {name} must be positive, got {getattr(self, name)!r}")
+        if not 0.01 <= self.cpus <= 64:
+            raise ValueError(f"sandbox limit cpus must be in [0.01, 64], got {self.cpus!r}")
         if self.memory_mb < 32:
             raise ValueError(f"sandbox memory_mb={self.memory_mb} is too small for Python; give at least 32")
 
@@ -132,7 +142,7 @@ def cgroup_bases() -> dict[str, Path | None]:
         if _bases is None:
             points = _mount_points()
             found: dict[str, Path | None] = {}
-            for controller in ("memory", "pids"):
+            for controller in CONTROLLERS:
                 mount, own = points.get(controller), _own_group(controller)
                 base = Path(mount + own) if mount and own is not None else None
                 found[controller] = base if base is not None and _can_create_child(base) else None
@@ -171,8 +181,9 @@ def _can_create_child(base: Path) -> bool:
 def describe() -> str:
     """One line on how memory and process counts are bounded on this machine."""
     bases = cgroup_bases()
+    cpu = "+cpu quota and per-run CPU time" if bases["cpu"] and bases["cpuacct"] else ", no per-run CPU bound"
     if bases["memory"] and bases["pids"]:
-        return "cgroup v1 memory+pids (aggregate memory and task limits)"
+        return f"cgroup v1 memory+pids{cpu} (aggregate memory, task and CPU limits)"
     if bases["memory"]:
         return "cgroup v1 memory (aggregate memory); tasks bounded by RLIMIT_NPROC"
     return "rlimits only (memory bounded per process by RLIMIT_AS; tasks by RLIMIT_NPROC)"
@@ -204,12 +215,18 @@ class CgroupRun:
             memsw = memory / "memory.memsw.limit_in_bytes"
             if memsw.exists():
                 memsw.write_text(limit)  # no swap: memory + swap == memory
-            pids_base = bases["pids"]
-            if pids_base is not None:
-                pids = pids_base / name
-                pids.mkdir()
-                run.dirs["pids"] = pids
-                (pids / "pids.max").write_text(str(limits.max_processes + HELPER_TASKS))
+            tcp = memory / "memory.kmem.tcp.limit_in_bytes"
+            if tcp.exists():  # TCP buffers are counted apart from memory.limit_in_bytes in v1: a quarter more
+                tcp.write_text(str(limits.memory_mb * MIB // 4))
+            for controller in ("pids", "cpu", "cpuacct"):
+                if bases[controller] is not None:
+                    run.dirs[controller] = bases[controller] / name
+                    run.dirs[controller].mkdir()
+            if "pids" in run.dirs:
+                (run.dirs["pids"] / "pids.max").write_text(str(limits.max_processes + HELPER_TASKS))
+            if "cpu" in run.dirs:
+                (run.dirs["cpu"] / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+                (run.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(max(1000, int(limits.cpus * CFS_PERIOD_US))))
         except OSError:
             run.remove()
             raise
@@ -231,6 +248,13 @@ class CgroupRun:
             if key == "oom_kill":
                 return int(value)
         return 0
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of all the run's processes so far (None without the cpuacct group)."""
+        try:
+            return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+        except (KeyError, OSError, ValueError):
+            return None
 
     def tasks(self) -> list[int]:
         """Pids still in any of this run's groups (empty once the sandbox is gone)."""

@@ -4,7 +4,9 @@
 bubblewrap's info pipe with one non-blocking ``selectors`` loop, so a program that floods, closes or
 stalls its output can never block the trainer. It enforces the wall-time limit (and, for the test
 harness, an idle limit that each "progress" answer of ``on_stdout`` resets), cuts output at the limit,
-and ends the run by SIGKILL to the PID namespace's init (the program itself, ``bwrap --as-pid-1``):
+caps the CPU time of all the run's processes together (``limits.cpu_s``, read from the run's cpuacct
+group every ``CPU_POLL_S``: a run over it ends as ``"timeout"``), and ends the run by SIGKILL to the PID
+namespace's init (the program itself, ``bwrap --as-pid-1``):
 the kernel then kills every process of the namespace, and bubblewrap exits only after reaping it.
 :meth:`Run.result` turns what happened into an :class:`ExecResult` status.
 """
@@ -30,6 +32,7 @@ CHUNK, TICK_S = 1 << 16, 0.25
 # With an idle limit (the test harness), the first report may also take this long for starting the sandbox
 # and the interpreter, so that a loaded machine does not turn a slow start into a failed first test.
 STARTUP_S = 1.0
+CPU_POLL_S = 0.05
 OnStdout = Callable[[bytes], str | None]  # returns "progress" (reset the idle timer), "stop", or None
 
 
@@ -48,6 +51,7 @@ class ExecResult:
     wall_s: float
     truncated: bool = False  # stdout or stderr was cut at the output limit
     host_uid: int | None = None  # the uid the program ran as, seen from the host (None: not isolated)
+    cpu_s: float | None = None  # CPU time of all its processes together (None: no cpuacct group)
 
     @property
     def ok(self) -> bool:
@@ -91,8 +95,14 @@ class Run:
         *,
         cwd: str = "/",
         process_group: bool = False,
+        cpu_usage: Callable[[], float | None] | None = None,
+        keep_stdout: bool = True,
     ) -> None:
+        self.keep_stdout, self.out_bytes = keep_stdout, 0
         self.limits, self.on_stdout, self.idle_timeout_s = limits, on_stdout, idle_timeout_s
+        self.cpu_usage, self.cpu_s = cpu_usage, None
+        self.cpu_cap_s = limits.cpu_s if limits.cpu_s is not None else limits.timeout_s
+        self.next_cpu_poll = 0.0
         self.process_group = process_group
         self.sandbox_pid: int | None = None  # host pid of the namespace's init, from bwrap's info fd
         self.kill_reason: str | None = None
@@ -148,6 +158,7 @@ class Run:
                         deadline = self._read(sel, key.fd, streams, deadline, hard_deadline)
                     if self.kill_reason is not None:
                         break
+                self._check_cpu()
                 if self.kill_reason is None and proc.poll() is not None:
                     self._drain(sel, streams, deadline, hard_deadline)
                     break
@@ -164,6 +175,18 @@ class Run:
             proc.stderr.close()
         self.wall_s = time.monotonic() - self.start
         self.returncode = proc.returncode
+        if self.cpu_usage is not None:
+            self.cpu_s = self.cpu_usage()
+
+    def _check_cpu(self) -> None:
+        """Kill the run once its processes together have used more CPU time than ``cpu_cap_s``."""
+        now = time.monotonic()
+        if self.cpu_usage is None or self.kill_reason is not None or now < self.next_cpu_poll:
+            return
+        self.next_cpu_poll = now + CPU_POLL_S
+        used = self.cpu_usage()
+        if used is not None and used > self.cpu_cap_s:
+            self.kill("cpu")
 
     def _drain(self, sel: selectors.BaseSelector, streams: dict[int, bytearray], deadline: float, hard: float) -> None:
         """Read what the (now dead) sandbox left in the pipes, without waiting for end-of-file."""
@@ -194,8 +217,12 @@ class Run:
             self._parse_info()
             return deadline
         buf = streams[fd]
-        room = self.limits.max_output_bytes - len(buf)
-        buf += chunk[: max(room, 0)]
+        if buf is self.out and not self.keep_stdout:  # counted for the limit, handed on, not kept
+            room = self.limits.max_output_bytes - self.out_bytes
+            self.out_bytes += min(len(chunk), max(room, 0))
+        else:
+            room = self.limits.max_output_bytes - len(buf)
+            buf += chunk[: max(room, 0)]
         if len(chunk) > room:
             self.truncated = True
             self.kill("output_limit")
@@ -251,7 +278,7 @@ class Run:
         status: Status
         if reason == "output_limit":
             status = "output_limit"
-        elif reason == "timeout":
+        elif reason in ("timeout", "cpu"):
             status = "timeout"
         elif oom_kills > 0:
             status = "memory"
@@ -270,4 +297,5 @@ class Run:
         else:
             status = "error"
         exit_code = None if reason is not None else code
-        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated, host_uid)
+        cpu = None if self.cpu_s is None else round(self.cpu_s, 6)
+        return ExecResult(status, exit_code, stdout, stderr, round(self.wall_s, 6), self.truncated, host_uid, cpu)

@@ -112,7 +112,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     def run_case(case: Any) -> ExecResult:
         source = Template(case.source).substitute(ctx)
-        return run_program(source, case.stdin, timeout_s=case.timeout_s, memory_mb=case.memory_mb)
+        return run_program(source, case.stdin, timeout_s=case.timeout_s, memory_mb=case.memory_mb, loopback=case.loopback)
 
     def run_tamper(item: tuple[str, str, str]) -> Any:
         name, kind, source = item
@@ -275,16 +275,25 @@ def test_limits_and_rlimit_arguments() -> None:
         Limits(timeout_s=0)
 
 
-def test_seccomp_program_layout() -> None:
-    # 3 arch instructions, load nr, x32 check + 2 numbers, allow, deny = 9 instructions of 8 bytes.
-    prog = compile_filter(0xC000003E, [101, 250], deny_x32=True)
+def test_seccomp_allowlist_layout() -> None:
+    # arch check (3), load nr, x32 check (2) = 6; socket: match + [load family, AF_UNIX?, EAFNOSUPPORT, allow]
+    # = 5; fcntl: match + [load cmd, 6 lock/lease/notify commands, allow, EPERM] = 10; read: match + allow = 2;
+    # the final ENOSYS = 1. 6 + 5 + 10 + 2 + 1 = 24 instructions of 8 bytes.
+    prog = compile_filter(0xC000003E, {"read": 0, "socket": 41, "fcntl": 72}, deny_x32=True)
     insns = [struct.unpack("=HBBI", prog[i : i + 8]) for i in range(0, len(prog), 8)]
-    assert len(insns) == 9
-    assert insns[1] == (0x15, 1, 0, 0xC000003E)  # arch matches: skip the deny-return
-    assert insns[4] == (0x35, 3, 0, 0x40000000)  # x32 bit set: jump over 2 checks + allow to deny
-    assert insns[5] == (0x15, 2, 0, 101) and insns[6] == (0x15, 1, 0, 250)
-    assert insns[7] == (0x06, 0, 0, 0x7FFF0000) and insns[8] == (0x06, 0, 0, 0x00050001)
-    assert filter_bytes("riscv64") is None and filter_bytes("x86_64") is not None
+    assert len(insns) == 24
+    assert insns[1] == (0x15, 1, 0, 0xC000003E) and insns[2] == (0x06, 0, 0, 0x00050026)  # else ENOSYS (38)
+    assert insns[4] == (0x35, 0, 1, 0x40000000) and insns[5] == (0x06, 0, 0, 0x00050026)  # x32 -> ENOSYS
+    assert insns[6] == (0x15, 0, 4, 41) and insns[7] == (0x20, 0, 0, 16)  # socket: load family (args[0])
+    assert insns[8] == (0x15, 1, 0, 1) and insns[9] == (0x06, 0, 0, 0x00050061)  # AF_UNIX, else EAFNOSUPPORT (97)
+    assert insns[10] == (0x06, 0, 0, 0x7FFF0000)
+    assert insns[11] == (0x15, 0, 9, 72) and insns[12] == (0x20, 0, 0, 24)  # fcntl: load cmd (args[1])
+    assert insns[13] == (0x15, 6, 0, 6) and insns[20] == (0x06, 0, 0, 0x00050001)  # F_SETLK -> EPERM
+    assert insns[21] == (0x15, 0, 1, 0) and insns[22] == (0x06, 0, 0, 0x7FFF0000)  # read -> allow
+    assert insns[23] == (0x06, 0, 0, 0x00050026)  # anything else -> ENOSYS
+    inet = compile_filter(0xC000003E, {"socket": 41}, deny_x32=False, inet=True)
+    assert struct.unpack("=HBBI", inet[8 * 6 : 8 * 7]) == (0x15, 3, 0, 1)  # AF_UNIX, AF_INET, AF_INET6 -> allow
+    assert filter_bytes("riscv64") is None and filter_bytes("x86_64") and filter_bytes("aarch64")
 
 
 def test_project_inside_a_mounted_tree_is_covered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,0 +1,305 @@
+"""Assertion tests across two sandboxes: the candidate's and a warm tester's, with the host relaying calls.
+
+:func:`run_assertions` scores a program against assertion-test cases (:mod:`rewards.sandbox.assertions`)
+without ever running the test code where the program can reach it:
+
+* the **candidate** sandbox (fresh for every program, every limit of :mod:`rewards.sandbox.bwrap`) runs
+  the program under ``harness.py --serve``: it imports it, then answers one call per line;
+* a **tester** sandbox (:mod:`rewards.sandbox.tester`, same isolation, never given a program) runs the
+  test code; each call of the candidate's function becomes a request line;
+* the **host** relays each request to the candidate and its answer back (a line at most
+  ``max_line_bytes`` long; a slower answer than the case's remaining time kills the candidate and the
+  tester sees a failure), and judges the tester's case reports with
+  :class:`rewards.sandbox.verdict.CallWatch`: strict protocol, host-only per-case clocks.
+
+Guarantees: the asserts execute in the tester, which receives only type-tagged plain values (None,
+bool, int, float, complex, str, bytes, list, tuple, set, dict) decoded by its own code, so nothing the
+program does (``os._exit(0)`` before the asserts, patching ``AssertionError``, ``builtins`` or the test
+module, printing a fake verdict, returning objects whose ``__eq__`` says yes, reading the tests from
+disk: they are never in its sandbox) can make a failing case pass. What the program can do is answer
+each call with any plain value or exception, exactly what a correct or wrong program can do. Not
+supported by design: tests that hand the candidate a function, or inspect an argument it mutated in
+place (values cross by copy).
+
+**Warm testers.** A tester sandbox costs a sandbox start (~20 ms of CPU); it is kept and reused for
+further rows (a fresh namespace per job) unless anything went wrong in its row, in which case it is
+killed and replaced. Testers are kept in a process-wide pool (:func:`close_pool` ends them; they end
+with the process too). The candidate sandbox is never reused.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import marshal
+import os
+import queue
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rewards.sandbox.bwrap import Spawned, isolation
+from rewards.sandbox.limits import Limits
+from rewards.sandbox.run import STARTUP_S, ExecResult, SandboxError
+from rewards.sandbox.verdict import MAX_LINE_BYTES, CallWatch, TestResult, TestStatus, decode
+
+HERE = Path(__file__).parent
+TESTER_LIMITS = Limits(timeout_s=24 * 3600.0, cpu_s=1e7, memory_mb=512, max_output_bytes=1 << 62)
+MAX_TESTER_JOBS = 1000  # recycle a tester after this many rows
+EOF, OVERLONG = b"\0eof", b"\0overlong"
+
+
+class Lines:
+    """``on_stdout`` for a session: splits output into lines (each at most ``cap`` bytes) onto a queue."""
+
+    def __init__(self, cap: int = MAX_LINE_BYTES) -> None:
+        self.cap, self.buffer, self.skipping = cap, bytearray(), False
+        self.queue: queue.Queue[bytes] = queue.Queue()
+
+    def __call__(self, chunk: bytes) -> str | None:
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            start = len(chunk) if end < 0 else end + 1
+            if self.skipping:
+                self.skipping = end < 0
+                continue
+            if len(self.buffer) + len(piece) > self.cap:
+                self.buffer.clear()
+                self.skipping = end < 0
+                self.queue.put(OVERLONG)
+            elif end < 0:
+                self.buffer += piece
+            else:
+                self.queue.put(bytes(self.buffer) + piece)
+                self.buffer.clear()
+        return None
+
+    def get(self, deadline: float) -> bytes | None:
+        """The next line, :data:`EOF` once the process is gone, or None at the deadline."""
+        try:
+            return self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+
+
+class Session:
+    """A sandboxed process the host talks to line by line (stdin pipe in, :class:`Lines` out)."""
+
+    def __init__(self, args: list[str], files: dict[str, bytes], limits: Limits, *, keep_stdout: bool = False) -> None:
+        self.lines = Lines()
+        read_end, self.stdin = os.pipe()
+        try:
+            self.spawned = Spawned(isolation(), args, files, read_end, limits, on_stdout=self.lines,
+                                   keep_stdout=keep_stdout)
+        except BaseException:
+            os.close(self.stdin)
+            raise
+        finally:
+            os.close(read_end)
+        self.result: ExecResult | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._wait, daemon=True)
+        self.thread.start()
+
+    def _wait(self) -> None:
+        try:
+            self.result = self.spawned.wait()
+        except BaseException as exc:  # reported by close()
+            self.error = exc
+        finally:
+            self.lines.queue.put(EOF)
+
+    def send(self, line: bytes) -> bool:
+        """Write one line; False if the process no longer reads."""
+        return self.send_raw(line + b"\n")
+
+    def send_raw(self, data: bytes) -> bool:
+        """Write ``data``; False if the process no longer reads."""
+        data = memoryview(data)
+        try:
+            while data:
+                data = data[os.write(self.stdin, data) :]
+        except OSError:
+            return False
+        return True
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def close(self) -> ExecResult | None:
+        """Kill the process (if still running), wait for it, and return what its run did."""
+        try:
+            os.close(self.stdin)
+        except OSError:
+            pass
+        if self.thread.is_alive():
+            self.spawned.kill("stop")
+        self.thread.join()
+        if isinstance(self.error, SandboxError):
+            raise self.error
+        return self.result
+
+
+class Tester(Session):
+    """A warm tester sandbox: runs test code only, one job per row."""
+
+    def __init__(self) -> None:
+        files = {"tester.py": (HERE / "tester.py").read_bytes(), "harness.py": (HERE / "harness.py").read_bytes()}
+        super().__init__(["-S", "/box/tester.py"], files, TESTER_LIMITS)
+        self.jobs = 0
+
+
+_pool: list[Tester] = []
+_pool_lock = threading.Lock()
+
+
+def _acquire() -> Tester:
+    with _pool_lock:
+        while _pool:
+            tester = _pool.pop()
+            if tester.alive:
+                return tester
+    return Tester()
+
+
+def _release(tester: Tester, clean: bool) -> None:
+    tester.jobs += 1
+    if clean and tester.alive and tester.jobs < MAX_TESTER_JOBS and tester.lines.queue.empty():
+        with _pool_lock:
+            _pool.append(tester)
+            return
+    _close_quietly(tester)
+
+
+def _close_quietly(session: Session) -> None:
+    try:
+        session.close()
+    except SandboxError:
+        pass
+
+
+def close_pool() -> None:
+    """End every idle tester sandbox (the pool refills on the next use)."""
+    with _pool_lock:
+        testers, _pool[:] = list(_pool), []
+    for tester in testers:
+        _close_quietly(tester)
+
+
+atexit.register(close_pool)
+
+
+def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limits, stop_first: bool,
+                   run_limit_s: float) -> list[TestResult]:
+    """Score ``source`` on one test program (``job``: setup, cases, entry point): one verdict per case.
+
+    ``run_limit_s`` bounds the whole row (the candidate's import, then each case within ``limits.timeout_s``
+    on the host's clock). Raises :class:`SandboxError` only when our sandboxes fail to start.
+    """
+    start = time.monotonic()
+    row_end = start + run_limit_s
+    files = {"harness.py": (HERE / "harness.py").read_bytes(), "solution.py": source.encode("utf-8", "surrogateescape")}
+    cand_limits = replace(limits, timeout_s=run_limit_s, cpu_s=run_limit_s)
+    candidate = Session(["-S", "/box/harness.py", "--serve"], files, cand_limits)
+    tester: Tester | None = None
+    clean = False
+    try:
+        first = candidate.lines.get(min(row_end, start + limits.timeout_s + STARTUP_S))
+        if first != b'{"ready": true}':
+            why = "the program did not finish importing in time" if first is None else "the program failed to import"
+            if first not in (None, EOF, OVERLONG):
+                try:
+                    why = "import failed: " + str(json.loads(first).get("import_error"))[:300]
+                except (ValueError, AttributeError, RecursionError):
+                    why = "the program's harness output was tampered with"
+            status: TestStatus = "timeout" if first is None else "error"
+            return [TestResult(i, status, 0.0, why) for i in range(n_cases)]
+        tester = _acquire()
+        watch = CallWatch([{"expected": True}] * n_cases, limits.timeout_s, stop_first)
+        clean = _relay(candidate, tester, job, watch, limits.timeout_s, row_end)
+        return _verdicts(watch, n_cases, stop_first)
+    finally:
+        _close_quietly(candidate)
+        if tester is not None:
+            _release(tester, clean)
+
+
+def _relay(candidate: Session, tester: Tester, job: dict[str, Any], watch: CallWatch, per_case: float,
+           row_end: float) -> bool:
+    """Run the job: relay the tester's calls, feed its reports to ``watch``. True if the tester ended cleanly."""
+    if not tester.send(json.dumps({"job": job}).encode()):
+        raise SandboxError("the tester sandbox stopped reading")
+    dead: str | None = None
+    case_start = time.monotonic()
+    while True:
+        limit = per_case + (STARTUP_S if not watch.ready else 0.0)
+        line = tester.lines.get(min(row_end, case_start + limit))
+        if line is None or line == EOF or line == OVERLONG:
+            watch.violation = watch.violation or ("timeout" if line is None else "the tester ended")
+            return False
+        if line.startswith(b'{"call": '):
+            answer = _answer(candidate, line, dead, min(row_end, case_start + limit))
+            if answer is None or answer.startswith(b'{"fail": '):
+                dead = dead or "the program did not answer in time"
+                answer = answer or json.dumps({"fail": dead}).encode()
+                candidate.spawned.kill("stop")
+            if not tester.send(answer):
+                return False
+            continue
+        before = len(watch.results) + watch.ready
+        action = watch(line + b"\n")
+        if len(watch.results) + watch.ready != before:
+            case_start = time.monotonic()  # the next case's clock starts now
+        if action == "stop" or watch.done:
+            return watch.done and watch.violation is None
+
+
+def _request(line: bytes) -> bytes | None:
+    """The tester's JSON call request as the candidate's length-prefixed marshal, None if malformed."""
+    try:
+        req = json.loads(line)
+        args = decode(req["args"], sets=set)
+        kwargs = {str(k): decode(v, sets=set) for k, v in req["kwargs"].items()}
+        body = marshal.dumps((str(req["call"]), list(args), kwargs))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    return len(body).to_bytes(4, "big") + body
+
+
+def _answer(candidate: Session, line: bytes, dead: str | None, deadline: float) -> bytes | None:
+    """Forward one call to the candidate and return its answer line (a ``fail`` line if it cannot)."""
+    if dead is not None:
+        return json.dumps({"fail": dead}).encode()
+    request = _request(line)
+    if request is None:
+        return b'{"fail": "the test code passed a value that cannot cross to the program"}'
+    if not candidate.send_raw(request):
+        return b'{"fail": "the program exited"}'
+    reply = candidate.lines.get(deadline)
+    if reply is None:
+        return None
+    if reply == EOF:
+        return b'{"fail": "the program exited"}'
+    if reply == OVERLONG:
+        return b'{"fail": "return value too large"}'
+    return reply
+
+
+def _verdicts(watch: CallWatch, n_cases: int, stop_first: bool) -> list[TestResult]:
+    results = []
+    for i in range(n_cases):
+        if i in watch.results:
+            results.append(watch.results[i])
+        elif stop_first and any(not r.passed for r in watch.results.values()):
+            results.append(TestResult(i, "not_run"))
+        elif watch.import_error is not None:
+            results.append(TestResult(i, "error", 0.0, f"the test code failed: {watch.import_error}"))
+        else:
+            status: TestStatus = "timeout" if watch.violation == "timeout" else "error"
+            results.append(TestResult(i, status, 0.0, str(watch.violation or "no report")[:300]))
+    return results
