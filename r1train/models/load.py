@@ -7,6 +7,7 @@ disk through the very same path). An unreachable hub id (offline, typo) is a one
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from r1train.config import ModelConfig
 from r1train.errors import UserError
 
+# ``org/name`` on the hub (dots allowed: ``Qwen/Qwen2.5-Math-1.5B``); a local path starts with . / ~ or exists
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
@@ -26,7 +29,10 @@ class ModelSource:
 
 
 def resolve_source(cfg: ModelConfig) -> ModelSource:
-    """Map ``tiny:<size>`` to its cache directory, a training output dir to its final model, else as is."""
+    """Map ``tiny:<size>`` to its cache directory, a training output dir to its final model, else as is.
+
+    ``org/name`` (dots allowed) that is not an existing path is a hub id: offline (``HF_HUB_OFFLINE``) it
+    must be in the hub cache; a name starting with ``.``, ``/`` or ``~`` is a local path and must exist."""
     name = cfg.name_or_path
     if name == "pocket-base":  # the pocket lab's shipped base checkpoint
         return ModelSource(str(Path(__file__).resolve().parents[1] / "assets" / "pocket-base"))
@@ -37,9 +43,33 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
     p = Path(name).expanduser()
     if p.is_dir() and not (p / "config.json").exists() and (p / "model" / "config.json").exists():
         return ModelSource(str(p / "model"))
-    if (name.startswith((".", "/", "~")) or p.suffix) and not p.exists():
+    if name.startswith((".", "/", "~")) and not p.exists():
         raise UserError(f"model path {name!r} does not exist; give a local model directory or a hub id")
+    if not p.exists() and HUB_ID.fullmatch(name):
+        _check_reachable(name, cfg.revision)
     return ModelSource(name, cfg.revision)
+
+
+def _hub_offline() -> bool:
+    """``HF_HUB_OFFLINE`` as huggingface_hub reads it (read now, not at import, so tests can set it)."""
+    import os
+
+    return (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _check_reachable(repo_id: str, revision: str | None) -> None:
+    """Offline, a hub id must already be in the hub cache; otherwise one sentence says how to get it."""
+    if not _hub_offline():
+        return  # online: from_pretrained downloads it (or fails with the hub's own reason)
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json", revision=revision), str):
+        return
+    raise UserError(
+        f"model {repo_id!r} is a Hugging Face hub id that cannot be reached offline (HF_HUB_OFFLINE=1) and is "
+        f"not in the hub cache; unset HF_HUB_OFFLINE to download it, or download it elsewhere "
+        f"(huggingface-cli download {repo_id} --local-dir DIR) and give that local directory as ./DIR or /abs/DIR"
+    )
 
 
 def torch_dtype(cfg: ModelConfig, device_type: str) -> Any:

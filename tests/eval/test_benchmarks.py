@@ -66,30 +66,20 @@ def test_local_jsonl_and_parquet_of_the_hub_shape(tmp_path):
     assert len(bench.load(data_dir=tmp_path)) == 1
 
 
-def test_hub_path_calls_datasets_with_id_config_and_split(monkeypatch):
-    import datasets
+def test_hub_path_reads_the_cards_id_config_and_split_from_the_cache(hub_cache):
+    from tests.hub import DATASETS
 
-    calls = []
-
-    def fake_load(name, config=None, split=None):
-        calls.append((name, config, split))
-        return datasets.Dataset.from_list([{"question": "q", "answer": "a #### 4"}])
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    rows = benchmarks.get("gsm8k").load()
-    assert calls == [("openai/gsm8k", "main", "test")]
-    assert rows == [{"question": "q", "answer": "a #### 4"}]
+    rows = benchmarks.get("gsm8k").load()  # hf:openai/gsm8k:main, split test, through datasets offline
+    assert rows == DATASETS[("openai/gsm8k", "main")]["test"]
 
 
-def test_unreachable_hub_is_one_sentence_naming_the_offline_way(monkeypatch):
-    import datasets
+def test_uncached_hub_dataset_offline_is_one_sentence_naming_the_offline_way(hub_cache):
+    import dataclasses
 
-    def offline(*a, **k):
-        raise ConnectionError("no network")
-
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(UserError, match=r"--data aime24="):
-        benchmarks.get("aime24").load()
+    bench = dataclasses.replace(benchmarks.get("aime24"), source="hf:no-such-org/aime_2099")
+    with pytest.raises(UserError, match=r"--data aime24=") as info:
+        bench.load()
+    assert "\n" not in str(info.value) and "no-such-org/aime_2099" in str(info.value)
 
 
 def test_countdown_question_is_built_from_its_columns():

@@ -1,10 +1,17 @@
-"""Every shipped recipe is valid (``r1train check``) and runs one training step with its model swapped for
-``tiny:1m`` (2 prompts x 2 samples x 4 new tokens, hf engine, data swapped for a local file where the
-recipe reads the hub); the accelerate launch configs parse; every recipe header says how to launch it."""
+"""Every shipped recipe is valid (``r1train check``) and runs one training step through its own hub ids:
+the model and the data are the recipe's (``Qwen/…``, ``hf:openai/gsm8k:main``…), read offline from the
+hub cache of :mod:`tests.hub` (tiny weights and a few rows under the real ids); only the step count,
+batch sizes, lengths and engine change (2 prompts x 2 samples x 4 new tokens, hf engine). A recipe whose
+data is a file made by a command in its header (MATH levels 3-5) gets that file by running that very
+command against the cache. The accelerate launch configs parse; every recipe header says how to launch it."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +25,6 @@ TRAIN_RECIPES = [p for p in RECIPES if not pretrain.is_pretrain_recipe(p)]
 PRETRAIN_RECIPES = [p for p in RECIPES if pretrain.is_pretrain_recipe(p)]
 ACCELERATE = sorted((ROOT / "recipes" / "accelerate").glob("*.yaml"))
 IDS = [str(p.relative_to(ROOT / "recipes")) for p in RECIPES]
-
-# A row for each kind of gold answer the recipes read (prompt column -> answer column).
-LOCAL_ROWS = {"solution": "\\boxed{2}", "answer": "#### 2"}
-
 
 def test_the_required_recipes_exist() -> None:
     names = {p.name for p in RECIPES}
@@ -65,8 +68,6 @@ def test_recipe_checks(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def _one_step_overrides(path: Path, tmp_path: Path) -> list[str]:
     cfg = load_recipe(path)
     out = [
-        "model.name_or_path=tiny:1m",
-        "model.dtype=float32",
         "rollout.engine=hf",
         "rollout.prompts_per_step=2",
         "rollout.num_generations=2",
@@ -78,26 +79,43 @@ def _one_step_overrides(path: Path, tmp_path: Path) -> list[str]:
         f"train.output_dir={tmp_path / 'run'}",
         "logging.progress=false",
     ]
-    kind = cfg.data.source.partition(":")[0]
-    if kind == "synthetic":
+    if cfg.data.source.startswith("synthetic:"):
         out += ["data.task.train_size=8", "data.task.eval_size=2"]
-    else:  # the hub is not reachable from tests: the same columns from a local file
-        row = {cfg.data.prompt_column: "What is 1+1?", cfg.data.answer_column: LOCAL_ROWS.get(cfg.data.answer_column, "2")}
-        local = tmp_path / "rows.jsonl"
-        local.write_text("".join(json.dumps(row) + "\n" for _ in range(4)))
-        out += [f"data.source=file:{local}", "data.eval_split=null"]
     return out
 
 
+def _make_data_file(path: Path, cwd: Path) -> None:
+    """Run the recipe header's ``python -c "…"`` that writes its data file from the hub (offline cache)."""
+    match = re.search(r'^#\s+python -c "(.+)"\s*$', path.read_text(), re.MULTILINE)
+    assert match, f"{path.name} reads a local file but its header gives no command that makes it"
+    (cwd / "data").mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", match.group(1)], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in TRAIN_RECIPES])
-def test_recipe_runs_one_step_with_a_tiny_model(path: Path, tmp_path: Path) -> None:
+def test_recipe_runs_one_step_through_its_hub_ids(
+    path: Path, tmp_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from r1train.train.trainer import train
 
+    original = load_recipe(path)
+    if original.data.source.startswith("file:"):
+        _make_data_file(path, tmp_path)
+        made = (tmp_path / original.data.source.removeprefix("file:")).read_text().splitlines()
+        assert len(made) == 3  # the cache's MATH train rows are Level 3, 4, 5 and 6: the header keeps 3-5
+    monkeypatch.chdir(tmp_path)  # the recipe's relative data path (data/…) resolves here
     cfg = load_recipe(path, _one_step_overrides(path, tmp_path))
+    assert (cfg.model, cfg.data.source, cfg.data.split) == (original.model, original.data.source, original.data.split)
     result = train(cfg)
     assert [row["step"] for row in result.history] == [1]
     model = result.output_dir / "model"
-    assert (model / "config.json").is_file() or (model / "adapter_config.json").is_file()  # LoRA: the adapter
+    assert (model / "config.json").is_file()  # LoRA too: the merged model, loadable like any checkpoint
+    if original.model.lora is not None:  # and the adapter alone, pointing at the hub id it was trained on
+        adapter = json.loads((model / "adapter" / "adapter_config.json").read_text())
+        assert adapter["base_model_name_or_path"] == original.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"
+        assert adapter["r"] == original.model.lora.r
 
 
 @pytest.mark.parametrize("path", PRETRAIN_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in PRETRAIN_RECIPES])

@@ -33,7 +33,38 @@ def test_unknown_tiny_size_and_missing_path() -> None:
     assert set(SIZES) == {"1m", "3m", "10m", "30m"}
 
 
-def test_unreachable_hub_id_is_one_sentence() -> None:
-    source = resolve_source(ModelConfig(name_or_path="no-such-org/no-such-model"))
-    with pytest.raises(UserError, match="could not be loaded.*tiny:3m"):
-        load_tokenizer(source)
+@pytest.mark.parametrize("repo_id", ["Qwen/Qwen2.5-Math-72B", "no-such-org/no-such-model"])
+def test_uncached_hub_id_offline_is_one_sentence_naming_the_id(repo_id: str, hub_cache) -> None:
+    # a dot in the name ("Qwen2.5") is a hub id, not a missing file with a suffix
+    with pytest.raises(UserError) as info:
+        resolve_source(ModelConfig(name_or_path=repo_id))
+    message = str(info.value)
+    assert "\n" not in message and "does not exist" not in message
+    for needle in (repr(repo_id), "hub id", "offline", "HF_HUB_OFFLINE", "local directory"):
+        assert needle in message, needle
+
+
+def test_cached_hub_id_with_a_dot_loads_from_the_offline_cache(hub_cache) -> None:
+    from tests.hub import commit_of
+
+    cfg = ModelConfig(name_or_path="Qwen/Qwen2.5-Math-1.5B")
+    source = resolve_source(cfg)
+    assert (source.path, source.revision) == ("Qwen/Qwen2.5-Math-1.5B", None)  # left to from_pretrained
+    tok = load_tokenizer(source)
+    model = load_model(cfg, source)
+    assert type(tok).__name__ == "Qwen2Tokenizer" and type(model).__name__ == "Qwen2ForCausalLM"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(cfg.name_or_path, "config.json")  # the snapshot from_pretrained read
+    assert cached == str(hub_cache / "hub" / "models--Qwen--Qwen2.5-Math-1.5B" / "snapshots"
+                         / commit_of(cfg.name_or_path) / "config.json")
+
+
+def test_an_existing_local_directory_named_like_a_hub_id_is_local(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    built = resolve_source(ModelConfig(name_or_path="tiny:1m")).path
+    shutil.copytree(built, tmp_path / "org" / "model.v2")
+    monkeypatch.chdir(tmp_path)
+    source = resolve_source(ModelConfig(name_or_path="org/model.v2"))  # not in the hub cache, but it exists here
+    assert type(load_model(ModelConfig(name_or_path="org/model.v2"), source)).__name__ == "Qwen2ForCausalLM"

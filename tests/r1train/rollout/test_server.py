@@ -132,3 +132,61 @@ def test_serve_command_sets_up_weight_transfer_and_keeps_user_options():
     assert command[command.index("--tensor-parallel-size") + 1] == "2"  # passed through to vLLM
     assert hint == "rollout.engine=vllm-server rollout.server_url=http://127.0.0.1:9001"
 
+
+
+def test_serve_resolves_a_hub_id_from_the_offline_cache(hub_cache):
+    command, env, _ = build_command(["Qwen/Qwen2.5-Math-1.5B", "--port", "9002"])
+    assert command[command.index("--model") + 1] == "Qwen/Qwen2.5-Math-1.5B"  # vLLM reads the hub cache itself
+    assert env["HF_HUB_CACHE"] == str(hub_cache / "hub") and env["HF_HUB_OFFLINE"] == "1"  # and sees the same one
+
+
+def test_serve_of_an_uncached_hub_id_offline_is_one_sentence(capsys):
+    from r1train.cli import main
+
+    assert main(["serve", "Qwen/Qwen2.5-Math-72B"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'Qwen/Qwen2.5-Math-72B' is a Hugging Face hub id" in err and "HF_HUB_OFFLINE" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_starts_the_cpu_vllm_server_from_the_hub_cache_and_answers(hub_cache, tmp_path):
+    """The real thing: ``r1train serve <hub id>``'s command runs vLLM's CPU server, which loads the tiny
+    weights under the real id from the offline cache and answers one completion with token ids."""
+    import subprocess
+    import urllib.request
+
+    port = _free_port()
+    command, env, _ = build_command(["Qwen/Qwen2.5-Math-1.5B", "--host", "127.0.0.1", "--port", str(port),
+                                     "--enforce-eager", "--max-model-len", "256", "--dtype", "float32"])
+    env.update(VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
+    log = tmp_path / "server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no /health within 240 s:\n" + log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        engine = ServerEngine(f"http://127.0.0.1:{port}")
+        [rollout] = engine.generate([[17, 18, 19]], Sampling(n=1, max_new_tokens=3, temperature=0.0))
+        assert 0 < len(rollout.completion_ids) <= 3 and rollout.logprobs is not None
+        assert len(rollout.logprobs) == len(rollout.completion_ids)
+        engine.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,5 +1,7 @@
 """Weights & Biases in offline mode: config, metrics and the completions table are really written,
-and a resumed run continues the same W&B run."""
+and a resumed run continues the same W&B run. The run file is read back by W&B's own reader
+(``wandb leet inspect --json``, see ``tests.helpers.wandb_log``), so a new wandb release that changes
+the file format changes the reader with it."""
 
 from __future__ import annotations
 
@@ -8,9 +10,7 @@ from pathlib import Path
 
 from r1train.recipe import build_config
 from r1train.train.trainer import train
-from tests.helpers import REWARDS_FILE
-
-from .wandb_reader import config, history, run_id
+from tests.helpers import REWARDS_FILE, wandb_log
 
 HERE = Path(__file__).parent
 
@@ -34,19 +34,24 @@ def test_offline_run_holds_config_metrics_and_table(tmp_path: Path) -> None:
     train(cfg(out, 2))
     files = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1
-    c = config(files[0])
-    c = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in c.items()}
+    log = wandb_log(files[0])
+    c = log["config"]
     assert c["model"]["name_or_path"] == "tiny:1m" and c["train"]["steps"] == 2
-    rows = history(files[0])
+    assert c["rollout"]["num_generations"] == 2 and c["logging"]["wandb"]["mode"] == "offline"
+    assert files[0].name == f"run-{log['run_id']}.wandb"
+    rows = log["history"]
     metric_rows = [r for r in rows if "reward" in r]
     assert [r["step"] for r in metric_rows] == [1, 2]
     assert all("time/rollout" in r and "length/mean" in r for r in metric_rows)
-    tables = [r for r in rows if r.get("completions/_type") == "table-file"]
-    assert [t["step"] for t in tables] == [1, 2] and tables[0]["completions/nrows"] == 4  # 2 prompts x 2 samples
-    table = json.loads((files[0].parent / "files" / tables[0]["completions/path"]).read_text())
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["reward"] for r in metric_rows] == [m["reward"] for m in metrics]  # W&B holds what the jsonl holds
+    tables = [r for r in rows if r.get("completions._type") == "table-file"]
+    assert [t["step"] for t in tables] == [1, 2] and tables[0]["completions.nrows"] == 4  # 2 prompts x 2 samples
+    table = json.loads((files[0].parent / "files" / tables[0]["completions.path"]).read_text())
     assert table["columns"][:3] == ["step", "prompt", "completion"] and len(table["data"]) == 4
 
     train(cfg(out, 3))  # resume=auto continues from step 2 in the same W&B run
     files = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len({run_id(f) for f in files}) == 1
-    assert [r["step"] for r in history(files[-1]) if "reward" in r] == [3]
+    logs = [wandb_log(f) for f in files]
+    assert len(files) == 2 and len({g["run_id"] for g in logs}) == 1
+    assert [r["step"] for r in logs[-1]["history"] if "reward" in r] == [3]
