@@ -131,7 +131,7 @@ def state_problem(path: Path) -> str | None:
 def checkpoint_problem(path: Path) -> str | None:
     """What keeps checkpoint ``path`` from resuming, or ``None`` when all it needs looks whole."""
     if not (path / MARKER).is_file():
-        return "it is incomplete (no COMPLETE marker)"
+        return "no COMPLETE marker: unfinished, or not a checkpoint"
     problem = state_problem(path / "state.json")
     if problem is None:
         model = path / "model"
