@@ -66,26 +66,49 @@ def read_rows(source: str, split: str) -> list[dict[str, Any]]:
 
 
 def read_file(path_str: str) -> list[dict[str, Any]]:
+    """Rows of a local ``.jsonl``/``.json``/``.parquet`` file; a file that cannot be read or parsed (not
+    UTF-8, corrupt Parquet, invalid JSON, no permission) is one sentence naming the file and the fix."""
     path = Path(path_str).expanduser()
     if not path.is_file():
         raise UserError(f"data file {path_str!r} does not exist; check data.source")
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    if path.suffix in (".jsonl", ".json"):
-        text = path.read_text()
-        if path.suffix == ".json" and text.lstrip().startswith("["):
+    if path.suffix not in (".parquet", ".jsonl", ".json"):
+        raise UserError(f"data file {path_str!r} must be .jsonl, .json or .parquet")
+    try:
+        if path.suffix == ".parquet":
+            return _read_parquet(path, path_str)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"data file {path_str!r} cannot be read ({exc.strerror or type(exc).__name__}); check its permissions") from None
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"data file {path_str!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); re-save it as UTF-8"
+        ) from None
+    if path.suffix == ".json" and text.lstrip().startswith("["):
+        try:
             return list(json.loads(text))
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"data file {path_str!r} line {n} is not valid JSON ({exc.msg}); fix that line") from None
-        return rows
-    raise UserError(f"data file {path_str!r} must be .jsonl, .json or .parquet")
+        except json.JSONDecodeError as exc:
+            raise UserError(f"data file {path_str!r} is not valid JSON (line {exc.lineno}: {exc.msg}); fix it") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"data file {path_str!r} line {n} is not valid JSON ({exc.msg}); fix that line") from None
+    return rows
+
+
+def _read_parquet(path: Path, path_str: str) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, ValueError) as exc:  # ArrowInvalid: truncated, not Parquet, bad footer
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"data file {path_str!r} is not a readable Parquet file ({first}); write it again") from None
 
 
 def read_hub(spec: str, split: str) -> list[dict[str, Any]]:

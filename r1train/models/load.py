@@ -3,11 +3,17 @@
 ``model.name_or_path`` is a hub id (``Qwen/Qwen2.5-Math-1.5B``), a local directory (a checkpoint, or a
 training output directory), ``pocket-base`` (the pocket lab's shipped base), or ``tiny:<size>`` (built once by :mod:`r1train.models.tiny` and then loaded from
 disk through the very same path). An unreachable hub id (offline, typo) is a one-sentence error.
+
+A training output directory (``r1train eval runs/x``, ``serve``, ``model.name_or_path: runs/x``) means its
+newest complete model: ``model/`` (the final one), else the newest complete checkpoint's ``model/`` (a
+stopped run); a local directory's weights are checked first (:mod:`r1train.runtime.integrity`), so
+truncated weights or a missing tokenizer are one sentence, not a traceback from transformers or vLLM.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +47,11 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
 
         return ModelSource(str(materialise(name)))
     p = Path(name).expanduser()
-    if p.is_dir() and not (p / "config.json").exists() and (p / "model" / "config.json").exists():
-        return ModelSource(str(p / "model"))
+    in_run = run_dir_model(p, name) if p.is_dir() else None
+    if in_run is not None:
+        return ModelSource(str(in_run))
+    if p.is_dir():
+        check_local(p, name)
     if name.startswith((".", "/", "~")) and not p.exists():
         raise UserError(f"model path {name!r} does not exist; give a local model directory or a hub id")
     if not p.exists() and HUB_ID.fullmatch(name):
@@ -70,6 +79,49 @@ def _check_reachable(repo_id: str, revision: str | None) -> None:
         f"not in the hub cache; unset HF_HUB_OFFLINE to download it, or download it elsewhere "
         f"(huggingface-cli download {repo_id} --local-dir DIR) and give that local directory as ./DIR or /abs/DIR"
     )
+
+
+RUN_MARKERS = ("recipe.yaml", "metrics.jsonl", "checkpoints", "model")
+
+
+def run_dir_model(p: Path, name: str) -> Path | None:
+    """The newest complete model in run directory (or checkpoint) ``p``: ``model/``, else the newest
+    complete checkpoint's; ``None`` when ``p`` is a model directory itself or no run directory."""
+    from r1train.runtime.integrity import MARKER, model_problem
+
+    if (p / "config.json").exists() or not any((p / m).exists() for m in RUN_MARKERS):
+        return None
+    steps = [c for c in (p / "checkpoints").glob("step-*") if (c / MARKER).is_file() and c.name[5:].isdigit()]
+    steps.sort(key=lambda c: int(c.name[5:]), reverse=True)
+    candidates = [c for c in [p / "model", *(c / "model" for c in steps)] if c.is_dir()]
+    problems = []
+    for candidate in candidates:
+        problem = model_problem(candidate)
+        if problem is None:
+            if candidate != p / "model":
+                print(f"r1train: {name} has no final model; using {candidate}", file=sys.stderr)
+            return candidate
+        problems.append(f"{candidate.relative_to(p)}: {problem}")
+    if not problems:
+        raise UserError(
+            f"run directory {name!r} holds no model yet (no model/ and no complete checkpoint); wait for its first "
+            "checkpoint (train.save_every) or resume it, or give another model"
+        )
+    raise UserError(
+        f"run directory {name!r} holds no loadable model ({'; '.join(problems[:3])}); give a model directory or "
+        "a checkpoint that loads"
+    )
+
+
+def check_local(path: Path, name: str) -> None:
+    """A local model directory whose weights, config or tokenizer are missing or damaged is one sentence."""
+    from r1train.runtime.integrity import model_problem
+
+    problem = model_problem(path)
+    if problem is not None:
+        raise UserError(
+            f"model directory {name!r} cannot be loaded ({problem}); save or copy the model again, or give another"
+        )
 
 
 def torch_dtype(cfg: ModelConfig, device_type: str) -> Any:
@@ -103,6 +155,8 @@ def load_model(cfg: ModelConfig, source: ModelSource, device_type: str = "cpu") 
 
     from r1train.models import lora
 
+    if Path(source.path).is_dir():  # damaged weights: one sentence, before transformers reads them
+        check_local(Path(source.path), source.path)
     dtype = torch_dtype(cfg, device_type)
     quantization = lora.quantization_config(cfg.lora, dtype)  # QLoRA: base weights in 4 bits
     extra = {"quantization_config": quantization} if quantization is not None else {}

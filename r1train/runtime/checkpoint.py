@@ -3,9 +3,14 @@
 A checkpoint is a directory ``<output_dir>/checkpoints/step-000050/`` holding the model (or, with LoRA,
 the adapter) in Hugging Face format, ``optimizer.pt``, ``scheduler.pt``, ``rng.pt`` (python, numpy,
 torch and every CUDA device), and ``state.json`` (step, batches consumed, W&B run id, bad-step count).
-It is written into a hidden temporary directory, every file fsynced, then renamed into place; a
+``model/`` also holds the tokenizer, so a checkpoint loads as a model on its own (``r1train eval``,
+``serve``, ``model.name_or_path``). It is written into a hidden temporary directory, every file fsynced, then renamed into place; a
 ``COMPLETE`` marker is the last file written. A crash or a full disk mid-save therefore leaves the
-previous checkpoints as they were, and :func:`latest` ignores anything incomplete.
+previous checkpoints as they were, and :func:`latest` ignores anything incomplete. A checkpoint that
+is marked complete yet damaged afterwards (truncated weights, a lost ``optimizer.pt``) is caught by
+:func:`newest_intact` (checks in :mod:`r1train.runtime.integrity`), and resuming falls back to the newest
+intact one; the ``.tmp-*`` directory of an interrupted write is removed at the next start
+(:func:`r1train.runtime.outputs.clear_interrupted`).
 ``train.keep_last`` prunes older checkpoints only after the new one is complete.
 
 Under ``accelerate launch`` every process calls :func:`save_distributed` and :func:`restore_distributed`;
@@ -37,11 +42,11 @@ import numpy as np
 import torch
 
 from r1train.errors import UserError
+from r1train.runtime.integrity import MARKER, checkpoint_problem
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-MARKER = "COMPLETE"
 PREFIX = "step-"
 
 
@@ -71,6 +76,17 @@ def complete_checkpoints(out_dir: Path) -> list[Path]:
 def latest(out_dir: Path) -> Path | None:
     done = complete_checkpoints(out_dir)
     return done[-1] if done else None
+
+
+def newest_intact(out_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest complete checkpoint whose files look whole, and the newer ones skipped with the reason."""
+    skipped: list[tuple[Path, str]] = []
+    for path in reversed(complete_checkpoints(out_dir)):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path, skipped
+        skipped.append((path, problem))
+    return None, skipped
 
 
 def rng_state() -> dict[str, Any]:
@@ -112,13 +128,15 @@ def save(
     model_state: dict[str, torch.Tensor] | None = None,
     optimizer_state: dict[str, Any] | None = None,
     move_in: dict[str, Path] | None = None,
+    tokenizer: Any = None,
 ) -> Path:
     """Write checkpoint ``step-<state.step>`` atomically, then prune to the newest ``keep_last``.
 
     ``model_state`` / ``optimizer_state``: full state dicts to write instead of the live model's and
     ``optimizer.state_dict()`` (sharded training gathers them first); ``optimizer=None`` with neither
     writes no ``optimizer.pt``. ``move_in``: directories other processes wrote (DeepSpeed's partitioned
-    checkpoint), moved into the checkpoint under the given names before it is marked complete."""
+    checkpoint), moved into the checkpoint under the given names before it is marked complete.
+    ``tokenizer``: saved into ``model/`` too, so that the checkpoint loads as a model by itself."""
     root = checkpoints_dir(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{state.step:06d}"
@@ -127,6 +145,8 @@ def save(
     try:
         tmp.mkdir()
         model.save_pretrained(tmp / "model", **({"state_dict": model_state} if model_state is not None else {}))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp / "model")
         if optimizer_state is not None or optimizer is not None:
             torch.save(optimizer_state if optimizer_state is not None else optimizer.state_dict(), tmp / "optimizer.pt")
         for name, src in (move_in or {}).items():
@@ -168,7 +188,13 @@ def prune(out_dir: Path, keep_last: int) -> None:
 def load_state(path: Path) -> TrainState:
     if not (path / MARKER).is_file():
         raise UserError(f"checkpoint {str(path)!r} is incomplete or not a checkpoint; give a complete one or use train.resume=auto")
-    return TrainState(**json.loads((path / "state.json").read_text()))
+    try:
+        return TrainState(**json.loads((path / "state.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        raise UserError(
+            f"checkpoint {str(path)!r} has a missing or invalid state.json; resume from another checkpoint "
+            "or use train.resume=auto (it falls back to the newest intact one)"
+        ) from None
 
 
 def load_weights(path: Path, model: Any) -> None:
@@ -180,11 +206,18 @@ def load_weights(path: Path, model: Any) -> None:
     if adapter.is_file():
         from peft import set_peft_model_state_dict
 
-        set_peft_model_state_dict(model, load_file(str(adapter)))
+        try:
+            set_peft_model_state_dict(model, load_file(str(adapter)))
+        except RuntimeError as exc:  # size mismatch: an adapter of another rank or base model
+            first = str(exc).strip().splitlines()[-1][:160]
+            raise UserError(
+                f"checkpoint {str(path)!r} does not fit this model ({first}); resume with the recipe that wrote it"
+            ) from None
         return
     state: dict[str, torch.Tensor] = {}
     for f in sorted(model_dir.glob("*.safetensors")):
         state.update(load_file(str(f)))
+    _check_shapes(path, state, {k: v.shape for k, v in model.state_dict().items()})
     missing, unexpected = model.load_state_dict(state, strict=False)
     # tied weights (lm_head = embed_tokens) are saved once; anything else missing is a real mismatch
     real_missing = [k for k in missing if not k.endswith("lm_head.weight")]
@@ -192,6 +225,18 @@ def load_weights(path: Path, model: Any) -> None:
         raise UserError(
             f"checkpoint {str(path)!r} does not fit this model (missing {real_missing[:3]}, unexpected {list(unexpected)[:3]}); "
             "resume with the recipe that wrote it"
+        )
+
+
+def _check_shapes(path: Path, state: dict[str, torch.Tensor], shapes: dict[str, Any]) -> None:
+    """A checkpoint of another model's shape is refused before ``load_state_dict`` (whose ``strict=False``
+    still raises on a size mismatch, with a page of text)."""
+    wrong = [(k, tuple(v.shape), tuple(shapes[k])) for k, v in state.items() if k in shapes and tuple(v.shape) != tuple(shapes[k])]
+    if wrong:
+        name, there, here = wrong[0]
+        raise UserError(
+            f"checkpoint {str(path)!r} does not fit this model ({len(wrong)} tensors differ in shape, e.g. {name} is "
+            f"{list(there)} there and {list(here)} here); resume with the model.name_or_path that wrote it"
         )
 
 
@@ -205,7 +250,8 @@ def load_training(path: Path, optimizer: Any, scheduler: Any) -> None:
 
 
 def save_distributed(
-    out_dir: Path, accelerator: Accelerator, policy: Any, optimizer: Any, scheduler: Any, state: TrainState, keep_last: int
+    out_dir: Path, accelerator: Accelerator, policy: Any, optimizer: Any, scheduler: Any, state: TrainState, keep_last: int,
+    tokenizer: Any = None,
 ) -> Path | None:
     """Every process calls this; the main process writes checkpoint ``step-<state.step>`` (see the module
     docstring for what each backend stores). Returns its path on the main process, ``None`` elsewhere."""
@@ -229,7 +275,7 @@ def save_distributed(
     if accelerator.is_main_process:
         path = save(
             out_dir, model, None, scheduler, state, keep_last,
-            model_state=model_state, optimizer_state=optimizer_state, move_in=move_in,
+            model_state=model_state, optimizer_state=optimizer_state, move_in=move_in, tokenizer=tokenizer,
         )  # fmt: skip
     accelerator.wait_for_everyone()
     return path
@@ -351,6 +397,7 @@ def _load_full_weights(path: Path, policy: Any) -> None:
     state: dict[str, torch.Tensor] = {}
     for f in sorted(model_dir.glob("*.safetensors")):
         state.update(load_file(str(f)))
+    _check_shapes(path, state, {_canonical(k).removeprefix(_WRAPPER): v.shape for k, v in policy.state_dict().items()})
     options = StateDictOptions(full_state_dict=True, strict=False)
     missing, unexpected = set_model_state_dict(policy, {_WRAPPER + k: v for k, v in state.items()}, options=options)
     real_missing = [k for k in missing if not k.endswith("lm_head.weight")]

@@ -9,7 +9,9 @@ and the loss is normalised with counts summed over all processes.
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +35,8 @@ from r1train.rollout import Rollout, make_engine, sampling_from
 from r1train.rollout.sync import sync_weights
 from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
+from r1train.runtime.lock import RunLock
+from r1train.runtime.resume import find_resume_point
 from r1train.telemetry import plots, summary
 from r1train.telemetry.batch_metrics import batch_metrics, completion_records
 from r1train.telemetry.metrics import MetricsWriter, Progress
@@ -64,10 +68,20 @@ class Trainer:
         # every check and derived value for this launch, before anything loads; what runs is what is recorded
         cfg = resolve(cfg, Launch.from_accelerator(self.accelerator))
         self.cfg = cfg
-        seed_everything(cfg.train.seed)
-        self.resume_from = find_resume_point(cfg)
         main = self.accelerator.is_main_process
-        self.out = outputs.prepare(cfg, resuming=self.resume_from is not None) if main else Path(cfg.train.output_dir)
+        # one process per run directory, locked before anything reads it; the kernel drops it on a crash
+        self.lock = RunLock.acquire(Path(cfg.train.output_dir).expanduser()) if main else None
+        self.started = False  # nothing is written to the output directory before begin()
+        try:
+            self._set_up(cfg, main)
+        except BaseException:
+            self.close(failed=True)  # a start-up failure leaves no trace that blocks the corrected rerun
+            raise
+
+    def _set_up(self, cfg: Config, main: bool) -> None:
+        seed_everything(cfg.train.seed)
+        self.resume_from = find_resume_point(cfg, verbose=main)
+        self.out = outputs.check(cfg, resuming=self.resume_from is not None)  # refuses; writes nothing
         self.source = resolve_source(cfg.model)
         self.tokenizer = load_tokenizer(self.source, cfg.model.trust_remote_code)
         self.model = load_model(cfg.model, self.source, self.accelerator.device.type)
@@ -83,14 +97,43 @@ class Trainer:
         self.state = checkpoint.TrainState(step=0, batches_consumed=0)
         if self.resume_from is not None:
             self.restore(self.resume_from)
-        self.tracker = Tracker(cfg, self.out, self.state.wandb_run_id, enabled=main)
-        self.state.wandb_run_id = self.tracker.run_id
+        self.tracker: Tracker | None = None  # started by begin(): W&B writes under the output directory
         self.batches = self.prompts.batches(
             cfg.rollout.prompts_per_step, cfg.train.seed, cfg.data.shuffle, start=self.state.batches_consumed
         )
         self.add_special = not templates.get(cfg.data.template).special_tokens_in_text
         self.stop_signal: str | None = None
         self._ahead: tuple[list[dict[str, Any]], Future] | None = None  # async: the batch generating ahead
+
+    def begin(self) -> None:
+        """The run's first writes, just before its first step (so a start-up failure leaves none): an
+        overwritten run moved aside, interrupted checkpoint writes cleared, this start's recipe saved
+        (``recipe.yaml``, then ``recipe.resume-N.yaml``), metrics past the checkpoint set aside, W&B."""
+        if self.started:
+            return
+        main = self.accelerator.is_main_process
+        resuming = self.resume_from is not None
+        recipe = outputs.commit(self.cfg, resuming) if main else None
+        had_wandb = (self.out / "wandb").exists()
+        try:
+            self.tracker = Tracker(self.cfg, self.out, self.state.wandb_run_id, enabled=main)
+        except BaseException:  # W&B could not start: the directory is left as a rerun can use it
+            if recipe is not None:
+                recipe.unlink(missing_ok=True)
+                if not had_wandb:
+                    shutil.rmtree(self.out / "wandb", ignore_errors=True)
+            raise
+        self.state.wandb_run_id = self.tracker.run_id
+        if main and resuming:
+            self.writer.truncate_after(self.state.step)
+        self.started = True
+
+    def close(self, failed: bool = False) -> None:
+        """Release the run directory's lock (``failed`` before begin(): a directory that only the lock
+        file made is removed again)."""
+        if self.lock is not None:
+            self.lock.release(failed_start=failed and not self.started)
+            self.lock = None
 
     @property
     def step_index(self) -> int:
@@ -101,7 +144,6 @@ class Trainer:
         self.state = checkpoint.load_state(path)
         # every process: sharded weights and optimizer state are scattered to this run's processes
         checkpoint.restore_distributed(path, self.accelerator, self.policy, self.optimizer, self.scheduler)
-        self.writer.truncate_after(self.state.step)
         self.sync(force=True)
         print(f"r1train: resuming from {path} (step {self.state.step})")
 
@@ -183,6 +225,7 @@ class Trainer:
     # --- one step ---------------------------------------------------------------------------------
 
     def step(self) -> dict[str, Any]:
+        self.begin()
         timer = StageTimer()
         reset_peak_memory()
         t0 = time.perf_counter()
@@ -303,19 +346,28 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """Every process calls this (sharded state is gathered); the main process writes the checkpoint."""
         acc, keep = self.accelerator, self.cfg.train.keep_last
-        return checkpoint.save_distributed(self.out, acc, self.policy, self.optimizer, self.scheduler, self.state, keep)
+        state, tok = self.state, self.tokenizer
+        return checkpoint.save_distributed(self.out, acc, self.policy, self.optimizer, self.scheduler, state, keep, tok)
 
     def save_final(self) -> Path:
+        """``model/`` with the tokenizer, written beside it first and renamed in whole (a crash leaves no
+        half model); a ``model/`` already there (the run was extended) moves to ``model.old-<timestamp>``."""
         target = self.out / "model"
         full = checkpoint.full_weights(self.accelerator, self.policy)  # FSDP2 / ZeRO-3: gathered; else None
         if self.accelerator.is_main_process:
             model = unwrap(self.accelerator.unwrap_model(self.policy))
+            tmp = self.out / f".tmp-model-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
             if full is None:
-                lora.save_policy(model, target, self.tokenizer)  # merged model (+ target/adapter with LoRA)
+                lora.save_policy(model, tmp, self.tokenizer)  # merged model (+ target/adapter with LoRA)
             else:
-                model.save_pretrained(target, state_dict=full)
-                self.tokenizer.save_pretrained(target)
-            self.tracker.log_model(target)
+                model.save_pretrained(tmp, state_dict=full)
+                self.tokenizer.save_pretrained(tmp)
+            if target.exists():
+                target.rename(self.out / f"model.old-{time.strftime('%Y%m%d-%H%M%S')}")
+            tmp.rename(target)
+            if self.tracker is not None:
+                self.tracker.log_model(target)
         self.accelerator.wait_for_everyone()
         return target
 
@@ -354,8 +406,16 @@ class Trainer:
         plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
 
     def run(self) -> RunResult:
+        """Train to ``train.steps``, save the final model; the directory's lock is released however it ends."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> RunResult:
         cfg = self.cfg
         t0 = time.perf_counter()
+        self.begin()
         before = self.before_training()
         progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -378,7 +438,8 @@ class Trainer:
         self.wait_for_ahead()
         self.save_final()
         self.after_training(before, time.perf_counter() - t0)
-        self.tracker.finish()
+        if self.tracker is not None:
+            self.tracker.finish()
         self.engine.close()
         return RunResult(self.out, self.writer.history)
 
@@ -401,16 +462,6 @@ def _background(name: str) -> ThreadPoolExecutor:
     if name not in _POOLS:
         _POOLS[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
     return _POOLS[name]
-
-
-def find_resume_point(cfg: Config) -> Path | None:
-    """The checkpoint to resume from: ``auto`` = newest complete one in the output dir, if any."""
-    resume = cfg.train.resume
-    if resume == "never":
-        return None
-    if resume == "auto":
-        return checkpoint.latest(Path(cfg.train.output_dir).expanduser())
-    return Path(resume)
 
 
 def train(cfg: Config) -> RunResult:

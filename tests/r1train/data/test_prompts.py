@@ -77,3 +77,27 @@ def test_batches_cover_an_epoch_and_resume_exactly() -> None:
     assert sorted(r["i"] for b in first[:2] for r in b) == list(range(10))  # epoch 0 is a permutation
     resumed = list(islice(ps.batches(5, seed=3, start=2), 2))
     assert resumed == first[2:]
+
+
+def test_unreadable_data_files_are_one_sentence(tmp_path: Path) -> None:
+    from r1train.data.prompts import read_file
+
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(b'{"question": "1+1", "answer": "2"}\n{"question": "caf\xe9", "answer": "x"}\n')
+    # 0xe9 (é in Latin-1) is not UTF-8; it sits on line 2 (it used to be a UnicodeDecodeError traceback)
+    with pytest.raises(UserError, match=r"latin1.jsonl' is not UTF-8 text \(byte 0xe9 on line 2\); re-save it as UTF-8"):
+        read_file(str(latin))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"question": ["1+1"] * 50, "answer": ["2"] * 50}), good)
+    assert len(read_file(str(good))) == 50
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # a copy cut short: no footer
+    with pytest.raises(UserError, match=r"broken.parquet' is not a readable Parquet file \(.*\); write it again"):
+        read_file(str(broken))
+    bad_json = tmp_path / "rows.json"
+    bad_json.write_text('[{"question": "1+1",]')
+    with pytest.raises(UserError, match=r"rows.json' is not valid JSON \(line 1"):
+        read_file(str(bad_json))

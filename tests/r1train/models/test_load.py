@@ -68,3 +68,40 @@ def test_an_existing_local_directory_named_like_a_hub_id_is_local(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     source = resolve_source(ModelConfig(name_or_path="org/model.v2"))  # not in the hub cache, but it exists here
     assert type(load_model(ModelConfig(name_or_path="org/model.v2"), source)).__name__ == "Qwen2ForCausalLM"
+
+
+def test_truncated_weights_are_one_sentence_before_transformers_reads_them(tmp_path) -> None:
+    import shutil
+
+    from r1train.models.load import ModelSource
+    from r1train.models.tiny import materialise
+
+    model_dir = tmp_path / "copied"
+    shutil.copytree(materialise("tiny:1m"), model_dir)
+    weights = model_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4096])  # an interrupted copy
+    size = weights.stat().st_size
+    expected = rf"model directory '.*copied' cannot be loaded \(model.safetensors is truncated \({size} of {size + 4096} bytes\)\)"
+    with pytest.raises(UserError, match=expected):
+        resolve_source(ModelConfig(name_or_path=str(model_dir)))
+    with pytest.raises(UserError, match="model.safetensors is truncated"):  # a source made by other code
+        load_model(ModelConfig(name_or_path=str(model_dir)), ModelSource(str(model_dir)))
+
+
+def test_a_run_directory_without_a_loadable_model_is_one_sentence(tmp_path) -> None:
+    import shutil
+
+    from r1train.models.tiny import materialise
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step-000002").mkdir(parents=True)  # being written: no COMPLETE marker yet
+    (run / "metrics.jsonl").write_text("")
+    with pytest.raises(UserError, match=r"run directory '.*run' holds no model yet \(no model/ and no complete checkpoint\)"):
+        resolve_source(ModelConfig(name_or_path=str(run)))
+    old = run / "checkpoints" / "step-000001"
+    shutil.copytree(materialise("tiny:1m"), old / "model")
+    (old / "COMPLETE").write_text("ok\n")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (old / "model" / name).unlink()  # what checkpoints held before they carried the tokenizer
+    with pytest.raises(UserError, match=r"holds no loadable model \(checkpoints/step-000001/model: no tokenizer"):
+        resolve_source(ModelConfig(name_or_path=str(run)))
