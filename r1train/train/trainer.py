@@ -23,7 +23,7 @@ import torch
 from r1train import grpo
 from r1train.config import Config
 from r1train.data import templates
-from r1train.data.prompts import load_prompts
+from r1train.data.prompts import load_prompts, peek
 from r1train.errors import UserError
 from r1train.models import lora
 from r1train.models.load import load_model, load_tokenizer, resolve_source
@@ -63,6 +63,7 @@ class Trainer:
         # every check and derived value for this launch, before anything loads; what runs is what is recorded
         cfg = resolve(cfg, Launch.from_accelerator(self.accelerator))
         self.cfg = cfg
+        peek(cfg.data)  # a missing file or column fails now, not after the model has loaded
         seed_everything(cfg.train.seed)
         self.resume_from = find_resume_point(cfg)
         main = self.accelerator.is_main_process
