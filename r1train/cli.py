@@ -104,7 +104,10 @@ def cmd_check(recipe: str, overrides: list[str], read_data: bool = True) -> int:
     return 0
 
 
-def cmd_train(recipe: str, overrides: list[str]) -> int:
+def cmd_train(recipe: str, overrides: list[str], verbose: bool = False) -> int:
+    from r1train.telemetry.console import quiet_third_party
+
+    quiet_third_party(verbose)  # before vLLM, torch and transformers are imported
     from r1train.recipe import load_recipe
     from r1train.train.trainer import Stopped, train
 
@@ -189,7 +192,8 @@ PASSTHROUGH = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every weight reload at INFO
+    if not argv or argv[0] != "train":  # train sets its own (r1train/telemetry/console.py)
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every weight reload at INFO
     try:
         if argv and argv[0] in ("eval", "compare"):
             return _eval(argv)  # eval's CLI takes the command name itself
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         ns = parser.parse_args(argv)
         if ns.command == "train":
-            return cmd_train(ns.recipe, ns.overrides)
+            return cmd_train(ns.recipe, ns.overrides, verbose=ns.verbose)
         if ns.command == "check":
             return cmd_check(ns.recipe, ns.overrides, read_data=not ns.no_data)
         if ns.command == "recipes":

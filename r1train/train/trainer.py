@@ -33,7 +33,7 @@ from r1train.rollout import Rollout, make_engine, sampling_from
 from r1train.rollout.sync import sync_weights
 from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
-from r1train.telemetry import plots, reasoning, summary
+from r1train.telemetry import console, plots, reasoning, summary
 from r1train.telemetry.metrics import MetricsWriter, Progress, mean
 from r1train.telemetry.profile import StageTimer, peak_memory, reset_peak_memory
 from r1train.telemetry.tracking import Tracker
@@ -387,13 +387,21 @@ class Trainer:
     def run(self) -> RunResult:
         cfg = self.cfg
         t0 = time.perf_counter()
+        main = self.accelerator.is_main_process
+        if main:  # what runs, before the first step (a log file says so even if the run dies)
+            acc, p = self.accelerator, self.prompts
+            print(console.banner(cfg, self.out, unwrap(self.policy), self.engine, len(p.train), len(p.held_out),
+                                 acc.num_processes, acc.device.type, self.step_index), flush=True)
         before = self.before_training()
-        progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
+        progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and main, cfg.logging.log_every)
+        watch = console.RunWatch(samples=cfg.rollout.prompts_per_step * cfg.rollout.num_generations)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             while self.step_index < cfg.train.steps:
                 row = self.step()
-                progress.update(row.get("reward") or 0.0, row.get("length/mean") or 0.0)
+                progress.update(row.get("reward"), row.get("length/mean"))  # None (all unverifiable) shows as -
+                if main:
+                    watch.check(row)
                 save_every = cfg.train.save_every
                 if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
                     self.wait_for_ahead()  # async generation: the engine and RNG settle before saving
