@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text + ".")
         p.add_argument("recipe", help="path to a recipe YAML (see `r1train recipes`)")
         p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.steps=50 optim.lr=1e-5")
+        if name == "check":
+            p.add_argument("--no-data", action="store_true", help="do not read the data source (e.g. offline)")
+        else:
+            p.add_argument("--verbose", action="store_true", help="show third-party notices (vLLM, warnings, loading bars)")
 
     sub.add_parser("eval", help="evaluate a model on benchmarks: pass@1, pass@k, maj@k", add_help=False)
     sub.add_parser("compare", help="eval reports side by side as a markdown table", add_help=False)
@@ -75,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_check(recipe: str, overrides: list[str]) -> int:
+def cmd_check(recipe: str, overrides: list[str], read_data: bool = True) -> int:
+    """Everything that needs no model: the recipe resolved, a few data rows and their columns, the rewards."""
     import yaml
 
+    from r1train.data.prompts import peek
     from r1train.recipe import load_recipe, resolve
     from r1train.train import pretrain
     from r1train.train.scoring import load
@@ -88,12 +94,20 @@ def cmd_check(recipe: str, overrides: list[str]) -> int:
         return 0
     cfg = resolve(load_recipe(recipe, overrides), where=recipe)  # every check train runs before loading
     load(cfg.rewards)  # reward names resolve
+    rows = peek(cfg.data) if read_data else None  # the source opens and has the columns the recipe names
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
+    if rows is None:
+        print(f"r1train: data {cfg.data.source} not read (--no-data)")
+    else:
+        print(f"r1train: data {cfg.data.source}: columns {', '.join(rows[0])} (read {len(rows)} rows)")
     print(f"r1train: {recipe} is valid")
     return 0
 
 
-def cmd_train(recipe: str, overrides: list[str]) -> int:
+def cmd_train(recipe: str, overrides: list[str], verbose: bool = False) -> int:
+    from r1train.telemetry.console import quiet_third_party
+
+    quiet_third_party(verbose)  # before vLLM, torch and transformers are imported
     from r1train.recipe import load_recipe
     from r1train.train.trainer import Stopped, train
 
@@ -178,7 +192,8 @@ PASSTHROUGH = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every weight reload at INFO
+    if not argv or argv[0] != "train":  # train sets its own (r1train/telemetry/console.py)
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every weight reload at INFO
     try:
         if argv and argv[0] in ("eval", "compare"):
             return _eval(argv)  # eval's CLI takes the command name itself
@@ -187,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         ns = parser.parse_args(argv)
         if ns.command == "train":
-            return cmd_train(ns.recipe, ns.overrides)
+            return cmd_train(ns.recipe, ns.overrides, verbose=ns.verbose)
         if ns.command == "check":
-            return cmd_check(ns.recipe, ns.overrides)
+            return cmd_check(ns.recipe, ns.overrides, read_data=not ns.no_data)
         if ns.command == "recipes":
             return cmd_recipes()
         if ns.command == "rewards":

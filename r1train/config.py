@@ -170,6 +170,7 @@ class LoggingConfig:
     completions_every: int = 1
     completions_per_step: int = 4
     progress: bool = True
+    log_every: int = 10  # when stdout is not a terminal (Slurm, nohup): one plain progress line every N steps (0 = none)
     # words counted by the reflection-rate metric (r1train/telemetry/reasoning.py), whole words, any case
     reflection_words: list[str] = field(default_factory=lambda: ["wait", "verify", "check", "recheck"])
 

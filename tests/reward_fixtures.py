@@ -15,3 +15,8 @@ def broken(completions: list[str], **_: object) -> list[float | None]:
 def digits(completions: list[str], **_: object) -> list[float | None]:
     """Fraction of digit characters: varies between samples of a random model, so every group has signal."""
     return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
+
+
+def zero(completions: list[str], **_: object) -> list[float | None]:
+    """0.0 for everything: every group's rewards are equal, so no sample has an advantage."""
+    return [0.0 for _ in completions]

@@ -10,6 +10,8 @@
 
 :func:`load_prompts` returns a :class:`PromptSet`: rows with ``prompt`` (the templated text) plus the
 original columns, and an iterator that yields seeded, shuffled batches epoch after epoch.
+:func:`peek` reads only a few raw rows and checks the columns, without a tokenizer or model: ``r1train
+check`` and the trainer (before the model loads) call it so that a missing file or column fails at once.
 """
 
 from __future__ import annotations
@@ -134,6 +136,41 @@ def check_columns(rows: list[dict[str, Any]], cfg: DataConfig, where: str) -> No
     for key, col in (("data.prompt_column", cfg.prompt_column), ("data.answer_column", cfg.answer_column)):
         if col not in rows[0]:
             raise UserError(f"{where} has no column {col!r} (set by {key}); its columns are: {', '.join(have)}")
+
+
+def peek(cfg: DataConfig, n: int = 4) -> list[dict[str, Any]]:
+    """The first ``n`` raw rows of the training source, its columns checked (and the held-out split's).
+
+    Needs no model or tokenizer: a synthetic task draws ``n`` rows, a hub dataset is streamed (or read
+    from the local cache when streaming cannot reach it), a local file is read with :func:`read_file`.
+    A missing file, an unloadable dataset or a missing column is one :class:`UserError` sentence.
+    """
+    kind, _, rest = cfg.source.partition(":")
+    if kind == "synthetic":
+        train, _ = tasks.generate(rest, {**cfg.task, "train_size": n, "eval_size": n}, seed=0)
+        return train
+    rows = _first_rows(cfg.source, cfg.split, n)
+    check_columns(rows, cfg, f"data.source {cfg.source!r}")
+    if cfg.eval_split:
+        held = _first_rows(cfg.eval_split, "test", n) if ":" in cfg.eval_split else _first_rows(cfg.source, cfg.eval_split, n)
+        check_columns(held, cfg, f"data.eval_split {cfg.eval_split!r}")
+    return rows
+
+
+def _first_rows(source: str, split: str, n: int) -> list[dict[str, Any]]:
+    kind, _, rest = source.partition(":")
+    if kind == "hf":
+        name, _, config = rest.partition(":")
+        try:  # a few rows over the network (or from a local dataset directory), not the whole dataset
+            import datasets
+
+            stream = datasets.load_dataset(name, config or None, split=split, streaming=True)
+            rows = [dict(row) for _, row in zip(range(n), stream, strict=False)]
+            if rows:
+                return rows
+        except Exception:  # offline or not streamable: the cached copy, or read_hub's one-sentence error
+            pass
+    return read_rows(source, split)[:n]
 
 
 def apply_template(

@@ -2,7 +2,8 @@
 
 ``MetricsWriter.log(step, metrics)`` appends one object to ``<output_dir>/metrics.jsonl``;
 ``completions(step, rows)`` appends sampled completions to ``completions.jsonl``. Values are plain
-floats (NaN written as null) so any JSON reader can load them.
+floats (NaN written as null) so any JSON reader can load them. :class:`Progress` shows the run's progress:
+a bar on a terminal, plain lines every ``logging.log_every`` steps when stdout is not one (Slurm, nohup).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 def _clean(value: Any) -> Any:
@@ -66,31 +68,77 @@ def mean(values: list[float]) -> float:
     return statistics.fmean(ok) if ok else float("nan")
 
 
-class Progress:
-    """A rich progress bar showing step, reward, response length and ETA (quiet when disabled)."""
+def clock(seconds: float) -> str:
+    """``3725`` -> ``"1:02:05"`` (hours:minutes:seconds)."""
+    s = max(int(round(seconds)), 0)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
-    def __init__(self, total: int, start: int = 0, enabled: bool = True) -> None:
-        self.enabled = enabled
+
+class Progress:
+    """Progress of the run: step, reward, response length, elapsed, s/step and ETA.
+
+    On a terminal, a rich bar. Otherwise (nohup, Slurm, a pipe) one plain, flushed line every
+    ``log_every`` steps, and for the first and the last step::
+
+        step 20/500  reward 0.412  len 187  12.31 s/step  elapsed 0:04:06  ETA 1:38:29
+
+    s/step is the mean over the steps of this process so far (a resumed run counts from its resume).
+    Quiet when disabled; ``log_every: 0`` turns the plain lines off.
+    """
+
+    def __init__(self, total: int, start: int = 0, enabled: bool = True, log_every: int = 10,
+                 stream: TextIO | None = None) -> None:
+        self.enabled, self.total, self.start, self.step = enabled, total, start, start
+        self.log_every = log_every
+        self.stream = stream if stream is not None else sys.stdout
         self.t0 = time.perf_counter()
-        if not enabled:
+        self.bar: Any = None
+        if not enabled or not self.stream.isatty():
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as RichProgress
 
         self.bar = RichProgress(
             TextColumn("[bold]train"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("reward {task.fields[reward]}  len {task.fields[length]}"),
-            TimeRemainingColumn(),
+            TextColumn("reward {task.fields[reward]}  len {task.fields[length]}  {task.fields[rate]}  elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[eta]}"),  # from s/step: rich's own estimate needs many samples
+            console=Console(file=self.stream),
         )
-        self.task = self.bar.add_task("train", total=total, completed=start, reward="-", length="-")
+        self.task = self.bar.add_task("train", total=total, completed=start, reward="-", length="-", rate="",
+                                      eta="-")
         self.bar.start()
 
-    def update(self, reward: float, length: float) -> None:
-        if self.enabled:
-            self.bar.update(self.task, advance=1, reward=f"{reward:.3f}", length=f"{length:.0f}")
+    def seconds_per_step(self) -> float:
+        return (time.perf_counter() - self.t0) / max(self.step - self.start, 1)
+
+    def line(self, reward: float | None, length: float | None) -> str:
+        """The plain line for the current step (``-`` for a reward or length that is missing)."""
+        rate = self.seconds_per_step()
+        elapsed = time.perf_counter() - self.t0
+        return (f"step {self.step}/{self.total}  reward {_fmt(reward, '.3f')}  len {_fmt(length, '.0f')}  "
+                f"{rate:.2f} s/step  elapsed {clock(elapsed)}  ETA {clock(rate * (self.total - self.step))}")
+
+    def update(self, reward: float | None, length: float | None) -> None:
+        self.step += 1
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            rate = self.seconds_per_step()
+            self.bar.update(self.task, advance=1, reward=_fmt(reward, ".3f"), length=_fmt(length, ".0f"),
+                            rate=f"{rate:.2f} s/step", eta=clock(rate * (self.total - self.step)))
+            return
+        every = self.log_every
+        if every > 0 and (self.step % every == 0 or self.step in (self.start + 1, self.total)):
+            print(self.line(reward, length), file=self.stream, flush=True)
 
     def close(self) -> None:
-        if self.enabled:
+        if self.bar is not None:
             self.bar.stop()
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)

@@ -25,7 +25,7 @@ import torch
 from r1train import grpo
 from r1train.config import Config
 from r1train.data import templates
-from r1train.data.prompts import load_prompts
+from r1train.data.prompts import load_prompts, peek
 from r1train.errors import UserError
 from r1train.models import lora
 from r1train.models.load import load_model, load_tokenizer, resolve_source
@@ -37,7 +37,7 @@ from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
 from r1train.runtime.lock import RunLock
 from r1train.runtime.resume import find_resume_point
-from r1train.telemetry import plots, summary
+from r1train.telemetry import console, plots, summary
 from r1train.telemetry.batch_metrics import batch_metrics, completion_records
 from r1train.telemetry.metrics import MetricsWriter, Progress
 from r1train.telemetry.profile import StageTimer, peak_memory, reset_peak_memory
@@ -79,6 +79,7 @@ class Trainer:
             raise
 
     def _set_up(self, cfg: Config, main: bool) -> None:
+        peek(cfg.data)  # a missing file or column fails now, not after the model has loaded
         seed_everything(cfg.train.seed)
         self.resume_from = find_resume_point(cfg, verbose=main)
         self.out = outputs.check(cfg, resuming=self.resume_from is not None)  # refuses; writes nothing
@@ -416,13 +417,21 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         self.begin()
+        main = self.accelerator.is_main_process
+        if main:  # what runs, before the first step (a log file says so even if the run dies)
+            acc, p = self.accelerator, self.prompts
+            print(console.banner(cfg, self.out, unwrap(self.policy), self.engine, len(p.train), len(p.held_out),
+                                 acc.num_processes, acc.device.type, self.step_index), flush=True)
         before = self.before_training()
-        progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
+        progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and main, cfg.logging.log_every)
+        watch = console.RunWatch(samples=cfg.rollout.prompts_per_step * cfg.rollout.num_generations)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             while self.step_index < cfg.train.steps:
                 row = self.step()
-                progress.update(row.get("reward") or 0.0, row.get("length/mean") or 0.0)
+                progress.update(row.get("reward"), row.get("length/mean"))  # None (all unverifiable) shows as -
+                if main:
+                    watch.check(row)
                 save_every = cfg.train.save_every
                 if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
                     self.wait_for_ahead()  # async generation: the engine and RNG settle before saving

@@ -65,3 +65,27 @@ def test_commands_with_their_own_parsers_show_their_help(capsys) -> None:
             code = exc.code
         assert code == 0, command
         assert f"r1train {command}" in capsys.readouterr().out
+
+
+def test_check_reads_the_data_without_a_model(capsys, tmp_path: Path) -> None:
+    import json
+    import time
+
+    recipe = str(REPO / "recipes" / "pocket-zero.yaml")
+    missing = tmp_path / "nope.jsonl"
+    assert main(["check", recipe, f"data.source=file:{missing}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"r1train: error: data file '{missing}' does not exist; check data.source"
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"problem": "1+1", "solution": "2"}) + "\n")
+    assert main(["check", recipe, f"data.source=file:{data}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no column 'question' (set by data.prompt_column); its columns are: problem, solution" in err
+    assert "\n" not in err
+    start = time.perf_counter()  # a model name that cannot load: check never tries
+    assert main(["check", recipe, f"data.source=file:{data}", "data.prompt_column=problem",
+                 "data.answer_column=solution", f"model.name_or_path={tmp_path / 'no-model'}"]) == 0
+    assert time.perf_counter() - start < 10
+    assert "columns problem, solution (read 1 rows)" in capsys.readouterr().out
+    assert main(["check", recipe, f"data.source=file:{missing}", "--no-data"]) == 0
+    assert "not read (--no-data)" in capsys.readouterr().out

@@ -101,3 +101,31 @@ def test_unreadable_data_files_are_one_sentence(tmp_path: Path) -> None:
     bad_json.write_text('[{"question": "1+1",]')
     with pytest.raises(UserError, match=r"rows.json' is not valid JSON \(line 1"):
         read_file(str(bad_json))
+
+
+def test_peek_reads_a_few_rows_and_names_missing_columns(tmp_path: Path) -> None:
+    from r1train.data.prompts import peek
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"problem": f"{i}+1", "answer": str(i + 1)}) + "\n" for i in range(10)))
+    rows = peek(DataConfig(source=f"file:{path}", prompt_column="problem"), n=3)
+    assert [r["answer"] for r in rows] == ["1", "2", "3"]
+    with pytest.raises(UserError) as err:  # the default prompt column is 'question'
+        peek(DataConfig(source=f"file:{path}"))
+    assert str(err.value) == (f"data.source 'file:{path}' has no column 'question' (set by data.prompt_column); "
+                              "its columns are: problem, answer")
+    with pytest.raises(UserError, match="does not exist"):
+        peek(DataConfig(source=f"file:{tmp_path / 'missing.jsonl'}"))
+    with pytest.raises(UserError, match="data.eval_split .* has no column 'problem'"):
+        other = tmp_path / "held.jsonl"
+        other.write_text(json.dumps({"q": "1", "answer": "1"}) + "\n")
+        peek(DataConfig(source=f"file:{path}", prompt_column="problem", eval_split=f"file:{other}"))
+    # a hub dataset (a local dataset directory here: the same datasets.load_dataset call, streamed)
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "train.jsonl").write_text(path.read_text())
+    assert len(peek(DataConfig(source=f"hf:{tmp_path / 'ds'}", prompt_column="problem"), n=2)) == 2
+    with pytest.raises(UserError, match="could not be loaded"):
+        peek(DataConfig(source="hf:no-such-org/no-such-dataset"))
+    # a synthetic task draws n rows with its own columns
+    drawn = peek(DataConfig(source="synthetic:copy"), n=2)
+    assert len(drawn) == 2 and all(r["question"] == r["answer"] for r in drawn)  # copy: the answer is the question
