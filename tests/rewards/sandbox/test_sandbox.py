@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from rewards.sandbox import bwrap as sandbox
-from rewards.sandbox import ExecResult, SandboxUnavailable, run_program, run_tests
+from rewards.sandbox import ExecResult, SandboxUnavailable, close_pool, run_program, run_tests
 from rewards.sandbox.limits import MIB, Limits, cgroup_bases, prlimit_args
 from rewards.sandbox.seccomp import compile_filter, filter_bytes
 
@@ -140,6 +140,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         results["canary_alive"] = canary.poll() is None
         results["written"] = [d for d in WRITE_TARGETS if Path(d, f"r1t-{marker}").exists()]
         results["secret_intact"] = secret_file.read_text() == token
+        close_pool()  # warm tester sandboxes (assertion tests) are live by design; end them first
         results["leftover_cgroups"] = [
             p.name
             for base in cgroup_bases().values()
