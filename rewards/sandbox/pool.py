@@ -4,7 +4,9 @@
 without ever running the test code where the program can reach it:
 
 * the **candidate** sandbox (fresh for every program, every limit of :mod:`rewards.sandbox.bwrap`) runs
-  the program under ``harness.py --serve``: it imports it, then answers one call per line;
+  the program under ``harness.py --serve``: it imports it, then answers one call per line. Candidates
+  are *prepared*: started (bubblewrap, interpreter, harness) before a row needs one, so a row only sends
+  its program; each is used for exactly one program, then killed, and replaced in the background;
 * a **tester** sandbox (:mod:`rewards.sandbox.tester`, same isolation, never given a program) runs the
   test code; each call of the candidate's function becomes a request line;
 * the **host** relays each request to the candidate and its answer back (a line at most
@@ -36,6 +38,7 @@ import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,12 @@ class Lines:
             return None
 
 
+# bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it exits, not the
+# process: a sandbox meant to outlive a call (a warm tester, a prepared candidate) is forked from this one
+# long-lived thread, never from a row's thread (a batch's executor ends its threads, killing their sandboxes).
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
+
+
 class Session:
     """A sandboxed process the host talks to line by line (stdin pipe in, :class:`Lines` out)."""
 
@@ -93,8 +102,9 @@ class Session:
         self.lines = Lines()
         read_end, self.stdin = os.pipe()
         try:
-            self.spawned = Spawned(isolation(), args, files, read_end, limits, on_stdout=self.lines,
-                                   keep_stdout=keep_stdout)
+            iso = isolation()
+            self.spawned = _spawner.submit(Spawned, iso, args, files, read_end, limits, on_stdout=self.lines,
+                                           keep_stdout=keep_stdout).result()
         except BaseException:
             os.close(self.stdin)
             raise
@@ -154,17 +164,78 @@ class Tester(Session):
         self.jobs = 0
 
 
+PREPARED_LIFETIME_S = 600.0  # a prepared candidate nobody takes ends after this long (it is replaced)
+PREPARED_PER_KIND = 2
+
+
+def _frame(value: Any) -> bytes:
+    body = marshal.dumps(value)
+    return len(body).to_bytes(4, "big") + body
+
+
+class Candidate(Session):
+    """A prepared candidate sandbox: the harness waits for one program (``load``), then serves calls."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.born = time.monotonic()
+        files = {"harness.py": (HERE / "harness.py").read_bytes()}
+        super().__init__(["-S", "/box/harness.py", "--serve"], files, limits)
+
+    def load(self, source: str) -> bool:
+        return self.send_raw(_frame(source))
+
+
+def _prepared_limits(limits: Limits) -> Limits:
+    """The limits a candidate is prepared with: the row's, with a wall and CPU bound the host cuts short."""
+    return replace(limits, timeout_s=PREPARED_LIFETIME_S, cpu_s=PREPARED_LIFETIME_S)
+
+
 _pool: list[Tester] = []
+_prepared: dict[Limits, list[Candidate]] = {}
 _pool_lock = threading.Lock()
 
 
-def _acquire() -> Tester:
+def _take_candidate(limits: Limits) -> Candidate:
+    """A prepared candidate for ``limits`` (started now if none is ready); a replacement starts meanwhile."""
+    kind = _prepared_limits(limits)
+    found = None
     with _pool_lock:
-        while _pool:
+        ready = _prepared.setdefault(kind, [])
+        while ready and found is None:
+            cand = ready.pop(0)
+            if cand.alive and cand.lines.queue.empty() and time.monotonic() - cand.born < PREPARED_LIFETIME_S / 2:
+                found = cand
+            else:
+                threading.Thread(target=_close_quietly, args=(cand,), daemon=True).start()
+    threading.Thread(target=_refill, args=(kind,), daemon=True).start()
+    return found if found is not None else Candidate(kind)
+
+
+def _refill(kind: Limits) -> None:
+    with _pool_lock:
+        if len(_prepared.get(kind, [])) >= PREPARED_PER_KIND:
+            return
+    try:
+        cand = Candidate(kind)
+    except SandboxError:
+        return  # the next row starts its own and reports the failure
+    with _pool_lock:
+        _prepared.setdefault(kind, []).append(cand)
+
+
+def _acquire() -> Tester:
+    dead = []
+    found = None
+    with _pool_lock:
+        while _pool and found is None:
             tester = _pool.pop()
-            if tester.alive:
-                return tester
-    return Tester()
+            if tester.alive and tester.lines.queue.empty():
+                found = tester
+            else:
+                dead.append(tester)
+    for tester in dead:
+        _close_quietly(tester)
+    return found if found is not None else Tester()
 
 
 def _release(tester: Tester, clean: bool) -> None:
@@ -184,11 +255,13 @@ def _close_quietly(session: Session) -> None:
 
 
 def close_pool() -> None:
-    """End every idle tester sandbox (the pool refills on the next use)."""
+    """End every idle tester and prepared candidate sandbox (the pools refill on the next use)."""
     with _pool_lock:
-        testers, _pool[:] = list(_pool), []
-    for tester in testers:
-        _close_quietly(tester)
+        sessions: list[Session] = [*_pool, *(c for ready in _prepared.values() for c in ready)]
+        _pool[:] = []
+        _prepared.clear()
+    for session in sessions:
+        _close_quietly(session)
 
 
 atexit.register(close_pool)
@@ -201,14 +274,14 @@ def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limit
     ``run_limit_s`` bounds the whole row (the candidate's import, then each case within ``limits.timeout_s``
     on the host's clock). Raises :class:`SandboxError` only when our sandboxes fail to start.
     """
+    candidate = _take_candidate(limits)
     start = time.monotonic()
     row_end = start + run_limit_s
-    files = {"harness.py": (HERE / "harness.py").read_bytes(), "solution.py": source.encode("utf-8", "surrogateescape")}
-    cand_limits = replace(limits, timeout_s=run_limit_s, cpu_s=run_limit_s)
-    candidate = Session(["-S", "/box/harness.py", "--serve"], files, cand_limits)
     tester: Tester | None = None
     clean = False
     try:
+        if not candidate.load(source):
+            raise SandboxError("a prepared candidate sandbox stopped reading")
         first = candidate.lines.get(min(row_end, start + limits.timeout_s + STARTUP_S))
         if first != b'{"ready": true}':
             why = "the program did not finish importing in time" if first is None else "the program failed to import"
@@ -265,10 +338,9 @@ def _request(line: bytes) -> bytes | None:
         req = json.loads(line)
         args = decode(req["args"], sets=set)
         kwargs = {str(k): decode(v, sets=set) for k, v in req["kwargs"].items()}
-        body = marshal.dumps((str(req["call"]), list(args), kwargs))
+        return _frame((str(req["call"]), list(args), kwargs))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
-    return len(body).to_bytes(4, "big") + body
 
 
 def _answer(candidate: Session, line: bytes, dead: str | None, deadline: float) -> bytes | None:
@@ -276,7 +348,7 @@ def _answer(candidate: Session, line: bytes, dead: str | None, deadline: float) 
     if dead is not None:
         return json.dumps({"fail": dead}).encode()
     request = _request(line)
-    if request is None:
+    if request is None or len(request) > MAX_LINE_BYTES:
         return b'{"fail": "the test code passed a value that cannot cross to the program"}'
     if not candidate.send_raw(request):
         return b'{"fail": "the program exited"}'

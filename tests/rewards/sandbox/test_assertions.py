@@ -159,3 +159,19 @@ def test_the_same_attacks_fool_a_single_process_harness(name: str) -> None:
 
     naive = ATTACKS[name] + "\n" + HIDDEN["test"] + "\ncheck(f)\n"
     assert run_program(naive, timeout_s=5).status == "ok"
+
+
+def test_warm_sandboxes_outlive_the_thread_that_used_them() -> None:
+    # bubblewrap's --die-with-parent follows the forking *thread*: a tester or prepared candidate forked by
+    # a row's thread would be killed when a batch's executor ends that thread. They are forked elsewhere.
+    import threading
+    import time
+
+    pool.close_pool()
+    right = f"def f(x):\n    return {TOKEN!r}\n"
+    worker = threading.Thread(target=lambda: run_tests(right, HIDDEN, timeout_s=5))
+    worker.start()
+    worker.join()
+    time.sleep(0.3)  # a SIGKILL from the thread's exit would have landed by now
+    assert pool._pool and all(t.alive for t in pool._pool)
+    assert all(c.alive for ready in pool._prepared.values() for c in ready)
