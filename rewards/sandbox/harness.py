@@ -115,7 +115,7 @@ def decode(tagged, depth=0):  # type: ignore[no-untyped-def]
     if tag == "tuple":
         return tuple(decode(v, depth + 1) for v in body)
     if tag == "set":
-        return set(decode(v, depth + 1) for v in body)
+        return {decode(v, depth + 1) for v in body}
     if tag == "dict":
         return {hashable(decode(k, depth + 1)): decode(v, depth + 1) for k, v in body}
     raise ValueError("unknown tag " + repr(tag))

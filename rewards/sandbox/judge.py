@@ -41,10 +41,17 @@ from typing import Any
 
 from rewards.sandbox.assertions import explicit_case, is_test_program, jobs, to_cases
 from rewards.sandbox.bwrap import SandboxUnavailable, execute, unsafe_requested
-from rewards.sandbox.pool import run_assertions
 from rewards.sandbox.limits import Limits
+from rewards.sandbox.pool import run_assertions
 from rewards.sandbox.run import STARTUP_S, ExecResult
-from rewards.sandbox.verdict import FLOAT_TOL, CallWatch, TestResult, TestStatus, decode, values_equal
+from rewards.sandbox.verdict import (
+    FLOAT_TOL,
+    CallWatch,
+    TestResult,
+    TestStatus,
+    decode,
+    values_equal,
+)
 
 HARNESS = Path(__file__).with_name("harness.py")
 # Launching and tearing down one sandbox beyond its limits (bwrap, cgroups, reaping), for worst_case_s.

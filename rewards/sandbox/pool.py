@@ -46,7 +46,13 @@ from typing import Any
 from rewards.sandbox.bwrap import Spawned, isolation
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.run import STARTUP_S, ExecResult, SandboxError
-from rewards.sandbox.verdict import MAX_LINE_BYTES, CallWatch, TestResult, TestStatus, decode
+from rewards.sandbox.verdict import (
+    MAX_LINE_BYTES,
+    CallWatch,
+    TestResult,
+    TestStatus,
+    decode,
+)
 
 HERE = Path(__file__).parent
 TESTER_LIMITS = Limits(timeout_s=24 * 3600.0, cpu_s=1e7, memory_mb=512, max_output_bytes=1 << 62)
@@ -118,7 +124,7 @@ class Session:
     def _wait(self) -> None:
         try:
             self.result = self.spawned.wait()
-        except BaseException as exc:  # reported by close()
+        except BaseException as exc:  # noqa: BLE001  (reported by close())
             self.error = exc
         finally:
             self.lines.queue.put(EOF)

@@ -102,7 +102,7 @@ def values_equal(expected: Any, got: Any) -> bool:
             return False
         return len(got) == len(expected) and all(values_equal(e, g) for e, g in zip(expected, got))
     if isinstance(expected, dict):
-        if type(got) is not dict or set(got) != set(_hashable(k) for k in expected):
+        if type(got) is not dict or set(got) != {_hashable(k) for k in expected}:
             return False
         return all(values_equal(v, got[_hashable(k)]) for k, v in expected.items())
     if isinstance(expected, (set, frozenset)):
@@ -120,7 +120,7 @@ def shown(value: Any) -> str:
         if isinstance(value, int) and value.bit_length() > 256:
             return f"<int of {value.bit_length()} bits>"
         return _short.repr(value)
-    except Exception:  # the digit limit, recursion, anything: a description is not worth a crash
+    except Exception:  # noqa: BLE001  (the digit limit, recursion, anything: a description is not worth a crash)
         return f"<{type(value).__name__}>"
 
 
@@ -264,7 +264,7 @@ class CallWatch:
         try:
             got = decode(event["value"])
             equal = values_equal(self.cases[i]["expected"], got)
-        except Exception as exc:  # anything the program's value makes our decoding do: its error, not ours
+        except Exception as exc:  # noqa: BLE001  (whatever the program's value makes decoding do is its error)
             return TestResult(i, "error", elapsed, f"unreadable return value: {type(exc).__name__}")
         if equal:
             return TestResult(i, "passed", elapsed)

@@ -26,8 +26,15 @@ from typing import Any
 
 import pytest
 
+from rewards.sandbox import (
+    ExecResult,
+    SandboxUnavailable,
+    close_pool,
+    run_program,
+    run_tests,
+    unsafe,
+)
 from rewards.sandbox import bwrap as sandbox
-from rewards.sandbox import ExecResult, SandboxUnavailable, close_pool, run_program, run_tests
 from rewards.sandbox.limits import MIB, Limits, cgroup_bases, prlimit_args
 from rewards.sandbox.seccomp import compile_filter, filter_bytes
 
@@ -255,7 +262,7 @@ def test_no_isolation_means_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_explicit_unsafe_option_runs_unisolated_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_warned_unsafe", False)
+    monkeypatch.setattr(unsafe, "_warned_unsafe", False)
     with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
         result = run_program("print(6 * 7)", unsafe_no_isolation=True, timeout_s=5)
     assert result.status == "ok" and result.stdout == "42\n"
