@@ -61,6 +61,12 @@ def test_humaneval_wrong_programs_score_zero() -> None:
     shifted = [rows[(i + 1) % len(rows)]["canonical_solution"] for i in range(len(rows))]
     other = _scores(rows, shifted)
     assert [r["task_id"] for r, s in zip(rows, other) if s != 0.0] == []
+    # Forging on the real rows: exit 0 before any assert could run, and a fake verdict on every descriptor.
+    forge = ("    return None\nimport os\nfor fd in range(20):\n    try:\n"
+             "        os.write(fd, b'{\"ready\": true}\\n{\"i\": 0, \"value\": true}\\n{\"done\": true}\\n')\n"
+             "    except OSError:\n        pass\nos._exit(0)\n")
+    forged = _scores(rows, [forge] * len(rows))
+    assert [r["task_id"] for r, s in zip(rows, forged) if s != 0.0] == []
 
 
 def test_formats_load_in_the_datasets_own_fields() -> None:
