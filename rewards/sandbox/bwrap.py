@@ -92,6 +92,7 @@ from rewards.sandbox.limits import (
     cgroup_bases,
     describe,
     prlimit_args,
+    ulimit_steps,
 )
 from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, memfd
 from rewards.sandbox.seccomp import filter_bytes
@@ -134,6 +135,7 @@ class Isolation:
     cgroups: bool
     seccomp: bytes | None  # the compiled syscall filter, None where this architecture has no table
     hidden: tuple[str, ...] = ()  # host paths inside a mounted tree (project, home…) covered by empty tmpfs
+    dash_ulimit: bool = False  # /bin/sh is dash: the launcher's shell sets the rlimits (no prlimit exec)
 
     def describe(self) -> str:
         user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
@@ -188,8 +190,9 @@ def isolation() -> Isolation:
             root_dirs.append(("bind", path))
     bases = cgroup_bases()
     hidden = _paths_to_hide(python, ("/usr", *mounts))
+    dash = os.path.basename(os.path.realpath("/bin/sh")) == "dash"
     iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None,
-                    filter_bytes(), hidden)
+                    filter_bytes(), hidden, dash)
     try:
         probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
     except SandboxError as exc:
@@ -305,7 +308,7 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
 
 
 def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tuple[list[str], int]:
-    """sh (OOM score, joins the run's cgroups) -> prlimit -> setpriv (root: fresh uid, no caps) -> bwrap.
+    """sh (OOM score, cgroups, rlimits) [-> prlimit] -> setpriv (root: fresh uid, no caps) -> bwrap.
 
     Returns the command prefix and the host uid the program will run as.
     """
@@ -314,14 +317,18 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tupl
         nproc = limits.max_processes + HELPER_TASKS
     else:
         uid, nproc = None, user_task_count() + limits.max_processes + HELPER_TASKS
-    argv = [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
+    in_shell = iso.dash_ulimit
+    steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
+    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    if in_shell:
+        steps += ulimit_steps(limits, cgroups=cgroups is not None, nproc=nproc)
+    argv = [] if in_shell else [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
     if uid is not None:
         argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
     # The shell first makes the sandbox the OOM killer's first choice (as root this also pins the minimum,
-    # so the program cannot lower it again), then joins the run's cgroups; a failed join aborts the run.
-    steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
-    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run),
+    # then, where /bin/sh is dash, sets the rlimits itself (else prlimit does).
     return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv], os.getuid() if uid is None else uid
 
 
