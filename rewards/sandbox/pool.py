@@ -25,8 +25,14 @@ place (values cross by copy).
 
 **Warm testers.** A tester sandbox costs a sandbox start (~20 ms of CPU); it is kept and reused for
 further rows (a fresh namespace per job) unless anything went wrong in its row, in which case it is
-killed and replaced. Testers are kept in a process-wide pool (:func:`close_pool` ends them; they end
-with the process too). The candidate sandbox is never reused.
+killed and replaced. Testers and prepared candidates are kept in process-wide pools (:func:`close_pool`
+ends them; they end with the process too); they are forked from one long-lived thread, because
+bubblewrap's ``--die-with-parent`` follows the forking *thread*. A candidate sandbox is never reused.
+
+Measured on HumanEval's 164 canonical solutions with their real tests (Linux 6.18, 2 cores, load ~17,
+2026-12-01): per program 24 ms of CPU in the candidate's sandbox (bubblewrap, interpreter, harness,
+program), 1.4 ms in the tester and 5.9 ms in the trainer's process, so at most ~64 programs/s on two
+idle cores; ``r1train bench sandbox`` prints the throughput.
 """
 
 from __future__ import annotations
