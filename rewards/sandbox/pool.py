@@ -287,13 +287,17 @@ def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limit
     on the host's clock). Raises :class:`SandboxError` only when our sandboxes fail to start.
     """
     candidate = _take_candidate(limits)
+    if not candidate.load(source):  # a prepared sandbox that died waiting (ours): one fresh try
+        _close_quietly(candidate)
+        candidate = Candidate(_prepared_limits(limits))
+        if not candidate.load(source):
+            _close_quietly(candidate)
+            raise SandboxError("a fresh candidate sandbox stopped reading before it was given the program")
     start = time.monotonic()
     row_end = start + run_limit_s
     tester: Tester | None = None
     clean = False
     try:
-        if not candidate.load(source):
-            raise SandboxError("a prepared candidate sandbox stopped reading")
         first = candidate.lines.get(min(row_end, start + limits.timeout_s + STARTUP_S))
         if first != b'{"ready": true}':
             why = "the program did not finish importing in time" if first is None else "the program failed to import"
@@ -305,8 +309,13 @@ def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limit
             status: TestStatus = "timeout" if first is None else "error"
             return [TestResult(i, status, 0.0, why) for i in range(n_cases)]
         tester = _acquire()
+        if not tester.send(json.dumps({"job": job}).encode()):  # it died idle (ours): one fresh try
+            _close_quietly(tester)
+            tester = Tester()
+            if not tester.send(json.dumps({"job": job}).encode()):
+                raise SandboxError("a fresh tester sandbox stopped reading before it was given the tests")
         watch = CallWatch([{"expected": True}] * n_cases, limits.timeout_s, stop_first)
-        clean = _relay(candidate, tester, job, watch, limits.timeout_s, row_end)
+        clean = _relay(candidate, tester, watch, limits.timeout_s, row_end)
         return _verdicts(watch, n_cases, stop_first)
     finally:
         _close_quietly(candidate)
@@ -314,11 +323,9 @@ def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limit
             _release(tester, clean)
 
 
-def _relay(candidate: Session, tester: Tester, job: dict[str, Any], watch: CallWatch, per_case: float,
+def _relay(candidate: Session, tester: Tester, watch: CallWatch, per_case: float,
            row_end: float) -> bool:
-    """Run the job: relay the tester's calls, feed its reports to ``watch``. True if the tester ended cleanly."""
-    if not tester.send(json.dumps({"job": job}).encode()):
-        raise SandboxError("the tester sandbox stopped reading")
+    """Relay the tester's calls for the job it was sent, feed its reports to ``watch``; True if it ended cleanly."""
     dead: str | None = None
     case_start = time.monotonic()
     while True:
