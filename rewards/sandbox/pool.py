@@ -279,6 +279,19 @@ def close_pool() -> None:
 atexit.register(close_pool)
 
 
+def _forget_in_child() -> None:
+    """In a forked child (a data-loader worker…), the pools' sandboxes and the spawner thread are the
+    parent's: start afresh instead of writing to another process's sandboxes."""
+    global _spawner, _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+    _prepared.clear()
+    _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limits, stop_first: bool,
                    run_limit_s: float) -> list[TestResult]:
     """Score ``source`` on one test program (``job``: setup, cases, entry point): one verdict per case.
