@@ -5,7 +5,12 @@
 
 Both read the dataset column ``tests`` for each row: a list of test dicts (``{"stdin", "stdout"}`` or
 ``{"call", "args", "kwargs", "expected"}``, see :mod:`rewards.sandbox.judge`), its JSON text, or
-APPS-style ``{"inputs": [...], "outputs": [...], "fn_name": ...}``. The code is the last fenced block of
+APPS-style ``{"inputs": [...], "outputs": [...], "fn_name": ...}``; or, with no ``tests`` column, an
+**assertion-test program in the datasets' own columns** (:mod:`rewards.sandbox.assertions`): HumanEval's
+``test`` + ``entry_point`` (with ``prefix_column: prompt`` the program is ``prompt`` + the completion's
+code, as HumanEval's harness builds it), MBPP's ``test_list`` + ``test_setup_code`` + ``test_imports``,
+or ``test`` alone with pytest-style ``test_*`` functions. The test code runs in a sandbox of its own;
+the program cannot make a failing assert pass (:mod:`rewards.sandbox.pool`). The code is the last fenced block of
 the completion (:func:`extract_code`); no block scores 0.0.
 
 ``None`` ("could not verify") is returned only for our failures: the row has no usable tests, the sandbox
@@ -28,7 +33,7 @@ allowance; and a row is never cut short by time other rows took. At ``timeout_s:
 ``budget_s: 540`` gives every row of a 64-row batch an allowance of 16.6 s; a row of 10 call tests
 has a worst case of 56.25 s. Recipe options: ``timeout_s`` (per
 test), ``memory_mb``, ``workers``, ``budget_s``, ``language``, ``tests_column`` (a column other than
-``tests``). If no sandbox can be built on this machine the call raises
+``tests``), ``prefix_column``. If no sandbox can be built on this machine the call raises
 :class:`rewards.sandbox.SandboxUnavailable` (a configuration error, not a score).
 
 Recipe: ``rewards: [{name: code.pass_rate, weight: 1.0, args: {timeout_s: 2, budget_s: 300}}]``. The entry's own
@@ -48,7 +53,13 @@ from typing import Any
 
 from rewards.registry import register
 from rewards.sandbox.bwrap import SandboxUnavailable, isolation, unsafe_requested
-from rewards.sandbox.judge import TestReport, min_allowance_s, normalize_tests, run_tests, worst_case_s
+from rewards.sandbox.judge import (
+    TestReport,
+    min_allowance_s,
+    normalize_tests,
+    run_tests,
+    worst_case_s,
+)
 from rewards.sandbox.run import SandboxError
 
 log = logging.getLogger(__name__)
@@ -204,14 +215,15 @@ def score_batch(
 @register("code.pass_rate")
 def pass_rate(completions: list[str], tests: list[Any] | None = None, **options: Any) -> list[float | None]:
     """Fraction of the row's tests passed by the completion's last code block, run in the sandbox."""
-    reports = score_batch(completions, _tests(tests, options), **_options(options))
+    reports = score_batch(_programs(completions, options), _tests(tests, options), **_options(options))
     return [_rate(r) if isinstance(r, TestReport) else r for r in reports]
 
 
 @register("code.all_pass")
 def all_pass(completions: list[str], tests: list[Any] | None = None, **options: Any) -> list[float | None]:
     """1.0 when the completion's last code block passes every test of the row in the sandbox, else 0.0."""
-    reports = score_batch(completions, _tests(tests, options), stop_at_first_failure=True, **_options(options))
+    reports = score_batch(_programs(completions, options), _tests(tests, options), stop_at_first_failure=True,
+                          **_options(options))
     return [_all(r) if isinstance(r, TestReport) else r for r in reports]
 
 
@@ -226,9 +238,40 @@ def _all(report: TestReport) -> float | None:
 
 
 def _tests(tests: list[Any] | None, options: dict[str, Any]) -> list[Any] | None:
-    """The tests column: ``tests``, or the column named by the recipe option ``tests_column``."""
+    """The tests column: ``tests``, the column named by ``tests_column``, or a test program in the
+    datasets' own columns: HumanEval ``test`` + ``entry_point``, MBPP ``test_list`` (+ ``test_setup_code``,
+    ``test_imports``), or ``test`` alone (pytest-style ``test_*`` functions)."""
     column = options.get("tests_column")
-    return options.get(column) if column else tests
+    if column:
+        return options.get(column)
+    if tests is not None:
+        return tests
+    if options.get("test_list") is not None:
+        keys = [k for k in ("test_list", "test_setup_code", "test_imports") if options.get(k) is not None]
+        return [dict(zip(keys, row)) for row in zip(*(options[k] for k in keys))]
+    if options.get("test") is not None:
+        keys = [k for k in ("test", "entry_point") if options.get(k) is not None]
+        return [dict(zip(keys, row)) for row in zip(*(options[k] for k in keys))]
+    return None
+
+
+def _programs(completions: list[str], options: dict[str, Any]) -> list[str]:
+    """With ``prefix_column`` (e.g. HumanEval's ``prompt``), each program is that column's text followed
+    by the completion's code, as HumanEval's own harness builds it; the completion is then wrapped so
+    that its code block (or, without one, the completion itself) is what follows the prefix."""
+    column = options.get("prefix_column")
+    if not column:
+        return completions
+    prefixes = options.get(column)
+    if prefixes is None or len(prefixes) != len(completions):
+        raise ValueError(f"prefix_column {column!r} must be a column with one text per completion")
+    language = options.get("language", "python")
+    out = []
+    for prefix, completion in zip(prefixes, completions):
+        body = extract_code(completion, language)
+        body = completion if body is None else body
+        out.append(f"```python\n{prefix}{body}\n```")
+    return out
 
 
 def _options(options: dict[str, Any]) -> dict[str, Any]:

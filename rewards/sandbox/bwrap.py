@@ -32,7 +32,9 @@ How a run is isolated (``describe_isolation()`` prints what this machine provide
   a CPU quota (``cpus``, default one CPU for all the run's processes) and the CPU time of all processes
   together (``cpu_s`` per run) via per-run cgroup v1 groups where this machine allows (else per-process
   rlimits, said so by ``describe_isolation()``); stdout/stderr capped, cut and reported as
-  ``"output_limit"``.
+  ``"output_limit"``. Measured: 8 forked burners with ``cpus=0.5`` for 2 s used ~1.05 CPU-s (before:
+  as much as the machine had, each burner under its own RLIMIT_CPU); with ``cpu_s=1`` the run ends at
+  ~1 CPU-s.
 * **Machine-wide resources.** The 65,536 AIO contexts (``io_setup``) are one pool for the machine, and
   so are pty slots (``kernel.pty.max``), vsock ports, locks on shared files and inotify watches on the
   shared ``/usr``: AIO, inotify, ``flock``/record locks and ``AF_VSOCK`` are refused by the filter, and an
@@ -80,19 +82,29 @@ import functools
 import os
 import secrets
 import shutil
-import signal
 import sys
-import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, cgroup_bases, describe, prlimit_args
+from rewards.sandbox.limits import (
+    HELPER_TASKS,
+    CgroupRun,
+    Limits,
+    cgroup_bases,
+    describe,
+    prlimit_args,
+    ulimit_steps,
+)
 from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, memfd
 from rewards.sandbox.seccomp import filter_bytes
+from rewards.sandbox.unsafe import (
+    UNSAFE_ENV,
+    execute_unisolated,
+    unsafe_requested,
+    user_task_count,
+)
 
-UNSAFE_ENV = "R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION"
 # Fresh sandbox uids (root trainer only) are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above real users
 # and subordinate-id ranges, so no file or process on the host belongs to them.
 UID_BASE, UID_SPAN = 0x7A000000, 1 << 24
@@ -125,16 +137,12 @@ class Isolation:
     cgroups: bool
     seccomp: bytes | None  # the compiled syscall filter, None where this architecture has no table
     hidden: tuple[str, ...] = ()  # host paths inside a mounted tree (project, home…) covered by empty tmpfs
+    dash_ulimit: bool = False  # /bin/sh is dash: the launcher's shell sets the rlimits (no prlimit exec)
 
     def describe(self) -> str:
         user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
         filt = "seccomp allowlist" if self.seccomp else "NO seccomp filter (no syscall table for this machine)"
         return f"bubblewrap namespaces, {user}, {filt}, {describe()}; python {self.python}"
-
-
-def unsafe_requested(unsafe_no_isolation: bool = False) -> bool:
-    """True when the caller or ``R1TRAIN_SANDBOX_UNSAFE_NO_ISOLATION`` asks to run code without the sandbox."""
-    return unsafe_no_isolation or os.environ.get(UNSAFE_ENV, "") not in ("", "0")
 
 
 def _find_python() -> tuple[str, tuple[str, ...]]:
@@ -184,8 +192,9 @@ def isolation() -> Isolation:
             root_dirs.append(("bind", path))
     bases = cgroup_bases()
     hidden = _paths_to_hide(python, ("/usr", *mounts))
+    dash = os.path.basename(os.path.realpath("/bin/sh")) == "dash"
     iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None,
-                    filter_bytes(), hidden)
+                    filter_bytes(), hidden, dash)
     try:
         probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
     except SandboxError as exc:
@@ -266,21 +275,8 @@ def execute(
     passes without ``on_stdout`` answering "progress" (a per-test time limit for the harness).
     """
     if unsafe_requested(unsafe):
-        return _execute_unisolated(args, files, stdin, limits, on_stdout, idle_timeout_s)
+        return execute_unisolated(args, files, stdin, limits, on_stdout, idle_timeout_s)
     return _execute_isolated(isolation(), args, files, stdin, limits, on_stdout, idle_timeout_s)
-
-
-def _user_task_count() -> int:
-    """Tasks (threads included) of this uid on the host: RLIMIT_NPROC counts them all."""
-    uid, count = os.getuid(), 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += len(os.listdir(f"/proc/{entry}/task"))
-            except OSError:
-                pass
-    return count
 
 
 def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: int) -> list[str]:
@@ -314,7 +310,7 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
 
 
 def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tuple[list[str], int]:
-    """sh (OOM score, joins the run's cgroups) -> prlimit -> setpriv (root: fresh uid, no caps) -> bwrap.
+    """sh (OOM score, cgroups, rlimits) [-> prlimit] -> setpriv (root: fresh uid, no caps) -> bwrap.
 
     Returns the command prefix and the host uid the program will run as.
     """
@@ -322,15 +318,19 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tupl
         uid = int(os.environ.get("R1TRAIN_SANDBOX_UID", "0")) or UID_BASE + secrets.randbelow(UID_SPAN)
         nproc = limits.max_processes + HELPER_TASKS
     else:
-        uid, nproc = None, _user_task_count() + limits.max_processes + HELPER_TASKS
-    argv = [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
+        uid, nproc = None, user_task_count() + limits.max_processes + HELPER_TASKS
+    in_shell = iso.dash_ulimit
+    steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
+    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    if in_shell:
+        steps += ulimit_steps(limits, cgroups=cgroups is not None, nproc=nproc)
+    argv = [] if in_shell else [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
     if uid is not None:
         argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
     # The shell first makes the sandbox the OOM killer's first choice (as root this also pins the minimum,
-    # so the program cannot lower it again), then joins the run's cgroups; a failed join aborts the run.
-    steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
-    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run),
+    # then, where /bin/sh is dash, sets the rlimits itself (else prlimit does).
     return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv], os.getuid() if uid is None else uid
 
 
@@ -409,49 +409,3 @@ class Spawned:
         if self.cgroups is not None:
             self.cgroups.remove()
             self.cgroups = None
-
-
-_warned_unsafe = False
-
-
-def _execute_unisolated(
-    args: Sequence[str],
-    files: dict[str, bytes],
-    stdin: bytes,
-    limits: Limits,
-    on_stdout: OnStdout | None,
-    idle_timeout_s: float | None,
-) -> ExecResult:
-    """UNSAFE: rlimits, a temp dir and an empty environment only. The program can read and write your files."""
-    global _warned_unsafe
-    if not _warned_unsafe:
-        _warned_unsafe = True
-        message = (
-            f"r1train: {UNSAFE_ENV} / unsafe_no_isolation is set: model-written code runs WITHOUT a sandbox "
-            "and can read, change or delete anything this user can"
-        )
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-        print(message, file=sys.stderr)
-    prlimit = shutil.which("prlimit")
-    python = os.path.realpath("/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
-    with tempfile.TemporaryDirectory(prefix="r1train-unsafe-") as tmp:
-        box = Path(tmp) / "box"
-        box.mkdir()
-        for name, data in files.items():
-            (box / name).write_bytes(data)
-        local_args = [a.replace("/box/", f"{box}/") for a in args]
-        prefix = [prlimit, *prlimit_args(limits, cgroups=False, nproc=_user_task_count() + limits.max_processes), "--"]
-        cmd = (prefix if prlimit else []) + [python, "-I", "-B", *local_args]
-        stdin_fd = memfd("stdin", stdin)
-        try:
-            run = Run(cmd, stdin_fd, [], -1, limits, on_stdout, idle_timeout_s, cwd=tmp, process_group=True)
-        finally:
-            os.close(stdin_fd)
-        try:
-            run.wait()
-        finally:
-            try:  # the whole process group: the program's daemons too (unless they left it with setsid)
-                os.killpg(run.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-        return run.result()

@@ -11,8 +11,9 @@ the program ran (the program's own ``print`` goes to /dev/null):
 * ``{"i": 3, "value": <tagged>}`` or ``{"i": 3, "error": "TypeError: ..."}`` per call;
 * ``{"done": true}`` at the end, then ``os._exit(0)`` so the program's ``atexit`` hooks never run.
 
-With ``--serve`` (assertion tests, :mod:`rewards.sandbox.pool`) the harness instead answers calls as they
-come: after ``ready`` it reads requests from stdin, each a 4-byte big-endian length and a ``marshal``
+With ``--serve`` (assertion tests, :mod:`rewards.sandbox.pool`) the harness is started before its program
+is known (a prepared sandbox): it waits for the program's source on stdin (one framed message, below),
+then imports it and answers calls as they come: after ``ready`` it reads requests from stdin, each a 4-byte big-endian length and a ``marshal``
 of ``(name, args, kwargs)`` written by the host, and writes one line back per request,
 ``{"value": <tagged>}`` or ``{"error": "...", "type": "ValueError"}``, until stdin closes. The test code runs in another sandbox
 (:mod:`rewards.sandbox.tester`); only these plain values cross.
@@ -114,7 +115,7 @@ def decode(tagged, depth=0):  # type: ignore[no-untyped-def]
     if tag == "tuple":
         return tuple(decode(v, depth + 1) for v in body)
     if tag == "set":
-        return set(decode(v, depth + 1) for v in body)
+        return {decode(v, depth + 1) for v in body}
     if tag == "dict":
         return {hashable(decode(k, depth + 1)): decode(v, depth + 1) for k, v in body}
     raise ValueError("unknown tag " + repr(tag))
@@ -156,8 +157,11 @@ def main():  # type: ignore[no-untyped-def]
     if not serving:
         with open("/box/calls.bin", "rb") as f:
             calls = marshal.load(f)
-    with open("/box/solution.py", encoding="utf-8", errors="surrogateescape") as f:
-        source = f.read()
+    if serving:
+        source = next_message()  # the program, sent once this prepared sandbox is given a row
+    else:
+        with open("/box/solution.py", encoding="utf-8", errors="surrogateescape") as f:
+            source = f.read()
     namespace = {"__name__": "solution", "__builtins__": builtins, "__file__": "/box/solution.py"}
     sys.modules["solution"] = type(sys)("solution")
     try:
@@ -184,19 +188,27 @@ def main():  # type: ignore[no-untyped-def]
     exit_now(0)
 
 
+_pending = [b""]
+
+
+def next_message():  # type: ignore[no-untyped-def]
+    """The next framed message on stdin (4-byte big-endian length, then a marshal); exit at its end."""
+    pending = _pending[0]
+    while len(pending) < 4 or len(pending) < 4 + int.from_bytes(pending[:4], "big"):
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            os._exit(0)
+        pending += chunk
+    size = int.from_bytes(pending[:4], "big")
+    body, _pending[0] = pending[4 : 4 + size], pending[4 + size :]
+    return marshal.loads(body)
+
+
 def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
-    """Answer length-prefixed marshalled call requests from stdin, one line each, until it closes."""
-    read, loads, pending = os.read, marshal.loads, b""
+    """Answer framed ``(name, args, kwargs)`` call requests from stdin, one line each, until it closes."""
     while True:
-        while len(pending) < 4 or len(pending) < 4 + int.from_bytes(pending[:4], "big"):
-            chunk = read(0, 1 << 16)
-            if not chunk:
-                exit_now(0)
-            pending += chunk
-        size = int.from_bytes(pending[:4], "big")
-        body, pending = pending[4 : 4 + size], pending[4 + size :]
         try:
-            name, args, kwargs = loads(body)
+            name, args, kwargs = next_message()
             answer = {"value": encode(resolve(namespace, name)(*args, **kwargs))}
         except BaseException as exc:
             answer = {"error": describe(exc), "type": type(exc).__name__}

@@ -40,11 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from rewards.sandbox.assertions import explicit_case, is_test_program, jobs, to_cases
-from rewards.sandbox.bwrap import execute
+from rewards.sandbox.bwrap import SandboxUnavailable, execute, unsafe_requested
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.pool import run_assertions
 from rewards.sandbox.run import STARTUP_S, ExecResult
-from rewards.sandbox.verdict import FLOAT_TOL, CallWatch, TestResult, TestStatus, decode, values_equal
+from rewards.sandbox.verdict import (
+    FLOAT_TOL,
+    CallWatch,
+    TestResult,
+    TestStatus,
+    decode,
+    values_equal,
+)
 
 HARNESS = Path(__file__).with_name("harness.py")
 # Launching and tearing down one sandbox beyond its limits (bwrap, cgroups, reaping), for worst_case_s.
@@ -178,7 +185,11 @@ def run_tests(
         call_results = _run_calls(source, [cases[i] for i in call_idx], limits, stop_at_first_failure,
                                   unsafe_no_isolation, allowance_s)
         results.update({call_idx[k]: replace(r, index=call_idx[k]) for k, r in enumerate(call_results)})
-    for idx, job in jobs(cases):
+    groups = jobs(cases)
+    if groups and unsafe_requested(unsafe_no_isolation):
+        raise SandboxUnavailable("assertion tests need the sandbox (the test code and the program run in two "
+                                 "isolated processes); without isolation only stdin/stdout and call tests run")
+    for idx, job in groups:
         if stop_at_first_failure and any(not r.passed for r in results.values()):
             results.update({i: TestResult(i, "not_run") for i in idx})
             continue

@@ -100,6 +100,30 @@ def prlimit_args(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
     return [f"--{key}={value}" for key, value in pairs.items()]
 
 
+# dash's ulimit: option and unit per prlimit resource (msgqueue has none: the seccomp filter refuses mq_*).
+DASH_ULIMIT = {"cpu": ("t", 1), "as": ("v", 1024), "stack": ("s", 1024), "fsize": ("f", 512), "nofile": ("n", 1),
+               "nproc": ("p", 1), "core": ("c", 512), "memlock": ("l", 1024)}
+
+
+def ulimit_steps(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
+    """The same limits as :func:`prlimit_args`, as dash ``ulimit`` commands, so the launcher's shell sets
+    them itself and one exec (prlimit) per program is saved: both limits to the hard value first (as
+    root this may raise them), then the soft one down where it differs."""
+    steps = []
+    for arg in prlimit_args(limits, cgroups=cgroups, nproc=nproc):
+        key, _, value = arg[2:].partition("=")
+        if key not in DASH_ULIMIT:
+            continue
+        flag, unit = DASH_ULIMIT[key]
+        soft, _, hard = value.partition(":")
+        hard = hard or soft
+        as_units = [v if v == "unlimited" else str(int(v) // unit) for v in (hard, soft)]
+        steps.append(f"ulimit -{flag} {as_units[0]}")
+        if as_units[1] != as_units[0]:
+            steps.append(f"ulimit -S -{flag} {as_units[1]}")
+    return steps
+
+
 def _mount_points() -> dict[str, str]:
     """cgroup v1 controller name -> mount point, from /proc/self/mountinfo."""
     points: dict[str, str] = {}
@@ -270,6 +294,13 @@ class CgroupRun:
         """Kill anything left in the groups (there should be nothing) and delete them."""
         deadline = time.monotonic() + 5.0
         for d in list(self.dirs.values()):
+            try:  # the common case: the sandbox is gone and the group is empty
+                d.rmdir()
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError:
+                pass
             while True:
                 for pid in self.tasks():
                     try:

@@ -26,7 +26,14 @@ from typing import Any
 
 import pytest
 
-from rewards.sandbox import ExecResult, SandboxUnavailable, run_program, run_tests
+from rewards.sandbox import (
+    ExecResult,
+    SandboxUnavailable,
+    close_pool,
+    run_program,
+    run_tests,
+    unsafe,
+)
 from rewards.sandbox import bwrap as sandbox
 from rewards.sandbox.limits import MIB, Limits, cgroup_bases, prlimit_args
 from rewards.sandbox.seccomp import compile_filter, filter_bytes
@@ -140,6 +147,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         results["canary_alive"] = canary.poll() is None
         results["written"] = [d for d in WRITE_TARGETS if Path(d, f"r1t-{marker}").exists()]
         results["secret_intact"] = secret_file.read_text() == token
+        close_pool()  # warm tester sandboxes (assertion tests) are live by design; end them first
         results["leftover_cgroups"] = [
             p.name
             for base in cgroup_bases().values()
@@ -254,7 +262,7 @@ def test_no_isolation_means_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_explicit_unsafe_option_runs_unisolated_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_warned_unsafe", False)
+    monkeypatch.setattr(unsafe, "_warned_unsafe", False)
     with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
         result = run_program("print(6 * 7)", unsafe_no_isolation=True, timeout_s=5)
     assert result.status == "ok" and result.stdout == "42\n"
@@ -304,3 +312,17 @@ def test_project_inside_a_mounted_tree_is_covered(monkeypatch: pytest.MonkeyPatc
     parent = str(PROJECT.parent)
     assert str(PROJECT) in sandbox._paths_to_hide("/usr/bin/python3", (parent,))
     assert str(PROJECT) not in sandbox._paths_to_hide(f"{PROJECT}/bin/python3", (parent,))
+
+
+def test_rlimits_inside_the_sandbox_are_the_computed_ones() -> None:
+    # Where /bin/sh is dash the launcher's shell sets the rlimits (no prlimit exec): the program must see
+    # exactly prlimit_args' values. memory 256 MiB with cgroups: address space 256 MiB + 1 GiB = 1342177280,
+    # stack 32 MiB soft / unlimited hard, CPU 5 s soft / 6 s hard, file size 8 MiB, 256 files, no core.
+    result = run_program("print(open('/proc/self/limits').read())", memory_mb=256, max_file_mb=8, timeout_s=5)
+    rows = {line[:26].strip(): line[26:].split()[:2] for line in result.stdout.splitlines()[1:] if line.strip()}
+    cgroups = sandbox.isolation().cgroups
+    assert rows["Max cpu time"] == ["5", "6"]
+    assert rows["Max file size"] == [str(8 * MIB)] * 2 and rows["Max open files"] == ["256", "256"]
+    assert rows["Max core file size"] == ["0", "0"] and rows["Max locked memory"] == ["0", "0"]
+    assert rows["Max address space"] == [str((256 + 1024 * cgroups) * MIB)] * 2
+    assert rows["Max stack size"] == [str(32 * MIB if cgroups else 8 * MIB), "unlimited"]
