@@ -77,7 +77,7 @@ def _check_reachable(repo_id: str, revision: str | None) -> None:
     raise UserError(
         f"model {repo_id!r} is a Hugging Face hub id that cannot be reached offline (HF_HUB_OFFLINE=1) and is "
         f"not in the hub cache; unset HF_HUB_OFFLINE to download it, or download it elsewhere "
-        f"(huggingface-cli download {repo_id} --local-dir DIR) and give that local directory as ./DIR or /abs/DIR"
+        f"(hf download {repo_id} --local-dir DIR) and give that local directory as ./DIR or /abs/DIR"
     )
 
 

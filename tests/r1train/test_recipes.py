@@ -119,6 +119,22 @@ def test_recipe_runs_one_step_through_its_hub_ids(
         assert adapter["r"] == original.model.lora.r
 
 
+def test_a_recipe_runs_one_step_with_its_own_vllm_engine_from_the_hub_cache(
+    tmp_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine as shipped (vLLM, its CPU build here) loads the recipe's hub id from the cache itself."""
+    from r1train.train.trainer import Trainer
+
+    path = ROOT / "recipes" / "gsm8k-qwen2.5-0.5b-lora.yaml"  # vLLM + LoRA: merged weights pushed to vLLM
+    monkeypatch.chdir(tmp_path)
+    overrides = [o for o in _one_step_overrides(path, tmp_path) if not o.startswith("rollout.engine=")]
+    trainer = Trainer(load_recipe(path, overrides))
+    assert type(trainer.engine).__name__ == "VLLMEngine"  # not the hf fallback
+    result = trainer.run()
+    assert [row["step"] for row in result.history] == [1]
+    assert (result.output_dir / "model" / "adapter" / "adapter_config.json").is_file()
+
+
 @pytest.mark.parametrize("path", PRETRAIN_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in PRETRAIN_RECIPES])
 def test_pretrain_recipe_runs_one_step(path: Path, tmp_path: Path) -> None:
     overrides = ["corpus.size=16", "train.steps=1", "train.batch_size=8", "eval.size=2", "eval.max_new_tokens=4",
