@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from r1train.errors import UserError
@@ -158,4 +159,21 @@ def sampling_from(cfg: Config, seed: int | None = None, n: int | None = None) ->
     )
 
 
-__all__ = ["ENGINES", "Rollout", "RolloutEngine", "Sampling", "make_engine", "register", "sampling_from"]
+def batch_sampling(cfg: Config, batch: int, rank: int, n_prompts: int, threaded: bool = False) -> Sampling:
+    """The trainer's :class:`Sampling` for batch number ``batch`` on process ``rank``.
+
+    Seeds derived from (train seed, batch number[, global prompt index]): the same after a resume; with
+    ``rollout.seeding: prompt`` one per prompt, so a prompt's samples are also the same whichever process
+    draws it (always so with tensor parallelism, whose ranks must sample alike, and when the engine
+    generates ahead on a thread of the trainer's process (``threaded``), which must not reseed the global
+    generator the trainer uses; an engine in its own process has a generator of its own)."""
+    base = (cfg.train.seed * 1_000_003 + batch * 7919) % 2**31
+    sampling = sampling_from(cfg, seed=(base + rank) % 2**31)
+    r = cfg.rollout
+    if r.seeding == "step" and r.tensor_parallel_size == 1 and not threaded:
+        return sampling
+    first = rank * n_prompts
+    return replace(sampling, prompt_seeds=tuple((base * 100_003 + first + i) % 2**31 for i in range(n_prompts)))
+
+
+__all__ = ["ENGINES", "batch_sampling", "Rollout", "RolloutEngine", "Sampling", "make_engine", "register", "sampling_from"]
