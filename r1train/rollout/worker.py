@@ -4,8 +4,8 @@ Why: with ``rollout.max_staleness: k > 0`` generation must run *while* the train
 second in-process engine thread crashed (heap corruption), and even where threads work, the engine and
 the trainer then share one process's OpenMP pool and cores. Here the engine lives in a child process
 (``multiprocessing`` spawn), pinned to its own cores (``os.sched_setaffinity``, ``OMP_NUM_THREADS`` set
-before the child imports torch) or, on CUDA, to its own device (``CUDA_VISIBLE_DEVICES``); the trainer
-keeps the other cores. The child runs :class:`~r1train.rollout.vllm_engine.VLLMEngine` unchanged, so
+before the child imports torch); the trainer keeps the other cores. On CUDA the child sees the trainer's
+devices (choosing a device of its own, and a GPU test, are still to do). The child runs :class:`~r1train.rollout.vllm_engine.VLLMEngine` unchanged, so
 sampling, logprobs and the weight reload (``collective_rpc("reload_weights")``, tied head re-packed)
 are the very code the colocated engine runs.
 
