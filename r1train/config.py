@@ -55,7 +55,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    engine: str = "vllm"  # vllm | vllm-server | hf, or an engine registered by name; vllm falls back to hf where vLLM cannot run
+    engine: str = "vllm"  # vllm | vllm-process | vllm-server | hf, or an engine registered by name; vllm falls back to hf where vLLM cannot run
     prompts_per_step: int = 16
     num_generations: int = 8  # group size G
     max_new_tokens: int = 1024
@@ -69,9 +69,12 @@ class RolloutConfig:
     # samples for any process count; vLLM then samples row by row, ~+0.4 s per 128 x 128 batch on CPU)
     seeding: Literal["step", "prompt"] = "step"
     sync_every: int = 1  # push the trainer's weights to the engine every this many optimizer steps
-    # generate batch t+1 (with the weights of step t) while training on batch t: one step off-policy,
-    # corrected by truncated importance weights (algorithm.rollout_is, token_truncate when off); vllm engines
-    async_generation: bool = False
+    # k > 0: generate batches up to k optimizer steps ahead of the update (batch t sampled by the weights of
+    # step t-k), corrected by truncated importance weights (algorithm.rollout_is, token_truncate when off);
+    # 0 = synchronous. On CPU `vllm` then resolves to `vllm-process` (the engine in its own process)
+    max_staleness: int = 0
+    async_generation: bool = False  # the former switch: true reads as max_staleness: 1
+    process_cpus: list[int] = field(default_factory=list)  # vllm-process on CPU: the engine's cores ([] = last half)
     # vllm (colocated) engine
     gpu_memory_utilization: float = 0.3  # CUDA: share of device memory vLLM may take (weights + KV cache)
     kv_cache_gb: int = 1  # CPU build: KV cache size in whole GiB (VLLM_CPU_KVCACHE_SPACE)

@@ -13,6 +13,8 @@ that cannot generate while the trainer updates, ``hf`` under FSDP/ZeRO-3, LoRA u
 ``prompts_per_step`` not divisible by the processes), and returns the config with every derived value
 filled in, so that ``recipe.yaml`` and the W&B config record what really runs:
 
+* ``rollout.max_staleness``: the bound k (``async_generation: true`` reads as 1, and is then cleared);
+* ``rollout.engine``: ``vllm-process`` for ``vllm`` when k > 0 without CUDA (its own process and cores);
 * ``algorithm.rollout_is``: ``token_truncate`` when generation runs ahead of the update and it is ``off``;
 * ``train.micro_batch_tokens``: 2048 on one CPU process, 0 (no cap) otherwise, when not set.
 
@@ -249,15 +251,27 @@ def _check_combinations(cfg: Config, where: str) -> None:
     if r.tensor_parallel_size > 1 and not engine.tensor_parallel:
         raise UserError(f"rollout.tensor_parallel_size={r.tensor_parallel_size} in {where} needs the vllm engine; "
                         f"{r.engine!r} does not shard: set rollout.engine=vllm or tensor_parallel_size=1")
-    if r.async_generation:
+    k = staleness(r)
+    if r.max_staleness < 0:
+        raise UserError(f"'rollout.max_staleness' in {where} is {r.max_staleness}; it must be 0 (synchronous) or more")
+    if r.async_generation and r.max_staleness > 1:
+        raise UserError(f"rollout.async_generation and max_staleness={r.max_staleness} in {where} disagree; "
+                        "async_generation is the former max_staleness: 1, so drop it")
+    if k > 0:
         if not engine.async_generation:
             raise UserError(
-                f"rollout.async_generation in {where} needs an engine that generates while the trainer updates "
-                f"(vllm or vllm-server); {r.engine!r} generates with the very weights being trained: "
-                "set rollout.engine or turn async_generation off"
+                f"rollout.max_staleness={k} in {where} needs an engine that generates while the trainer updates "
+                f"(vllm, vllm-process or vllm-server); {r.engine!r} generates with the very weights being trained: "
+                "set rollout.engine or rollout.max_staleness=0"
             )
         if a.dynamic_sampling:
-            raise UserError(f"rollout.async_generation does not combine with algorithm.dynamic_sampling in {where}; turn one off")
+            raise UserError(f"rollout.max_staleness={k} does not combine with algorithm.dynamic_sampling in {where} "
+                            "(a step's batch count must be known ahead); turn one off")
+
+
+def staleness(r: Any) -> int:
+    """The ``rollout`` section's staleness bound k: ``max_staleness``, or 1 for the former ``async_generation``."""
+    return r.max_staleness or (1 if r.async_generation else 0)
 
 
 # --- resolve: the recipe for the launch it runs under ----------------------------------------------
@@ -324,12 +338,15 @@ def resolve(cfg: Config, launch: Launch | None = None, where: str = "the recipe"
             f"rollout.prompts_per_step ({r.prompts_per_step}) must be divisible by the number of processes "
             f"({launch.processes}); change one of them"
         )
-    engine = ENGINES[r.engine]
-    if r.async_generation and not launch.cuda and not engine.async_generation_on_cpu:
+    k = staleness(r)
+    rollout = replace(r, max_staleness=k, async_generation=False)  # one key as it runs
+    if k > 0 and not launch.cuda and r.engine == "vllm":  # an engine thread in this process crashed on CPU
+        rollout = replace(rollout, engine="vllm-process")
+    engine = ENGINES[rollout.engine]
+    if k > 0 and not launch.cuda and not engine.async_generation_on_cpu:
         raise UserError(
-            f"rollout.async_generation is not supported with the {r.engine} engine without CUDA (the in-process "
-            "CPU engine generating on a second thread crashed; vllm-server pushes weights over NCCL); "
-            "turn async_generation off on CPU"
+            f"rollout.max_staleness={k} is not supported with the {r.engine} engine without CUDA (vllm-server pushes "
+            "weights over NCCL); use rollout.engine=vllm-process on CPU, or max_staleness=0"
         )
     sharded = launch.shards_parameters
     if sharded and r.engine == "hf":
@@ -343,10 +360,10 @@ def resolve(cfg: Config, launch: Launch | None = None, where: str = "the recipe"
             "it with recipes/accelerate/ddp.yaml or zero2.yaml"
         )
     algorithm = a
-    if r.async_generation and a.rollout_is == "off":  # one step off-policy: correct it
+    if k > 0 and a.rollout_is == "off":  # k steps off-policy: correct it
         algorithm = replace(a, rollout_is="token_truncate")
     train = t
     if t.micro_batch_tokens is None:  # ranks must agree on the number of micro-batches: no cap with several
         cpu_alone = not launch.cuda and launch.processes == 1
         train = replace(t, micro_batch_tokens=CPU_MICRO_BATCH_TOKENS if cpu_alone else 0)
-    return dataclasses.replace(cfg, algorithm=algorithm, train=train)
+    return dataclasses.replace(cfg, rollout=rollout, algorithm=algorithm, train=train)

@@ -15,6 +15,16 @@ a shared machine. Every step's wall time is recorded; the medians of the measure
 dropped in each run) and their ratio are printed with the load average, torch's thread count and peak
 RSS. Asserts nothing.
 
+``--vllm`` is the fair anchor: TRL generates with colocated vLLM too (``use_vllm=True,
+vllm_mode="colocate"``), and both sides run the same loss settings: DAPO token-level loss, clip-higher
+0.28, no KL, constant learning rate. On the CPU build of vLLM, TRL's own weight sync (a plain
+``model.load_weights`` into the running model) fails (``'Parameter' object has no attribute
+'weight_loader'``: the CPU build repacks its weights at load), so the TRL worker replaces
+``VLLMGeneration.sync_weights`` with a shim, in this benchmark only, that streams the same named
+parameters through ``collective_rpc("reload_weights")`` and re-packs the tied head, as r1train's engine
+does. ``--async`` runs r1train's side with ``rollout.max_staleness: 1`` (the ``vllm-process`` engine on
+its own core). The last line is then ``ratio vs TRL+vLLM <r>`` (r1train's median step / TRL's).
+
 ``--threads N`` sets ``OMP_NUM_THREADS`` for both sides. On a machine another job keeps busy, use fewer
 threads than cores: an OpenMP thread that shares its core with another process holds up every parallel
 region at its barrier, and both sides slow by factors that depend on the number of small operations
@@ -47,6 +57,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="steps per run before measuring")
     parser.add_argument("--threads", type=int, default=0, help="OMP/torch threads on both sides (0: torch's default)")
     parser.add_argument("--venv", default=str(ROOT / ".venv-bench-trl"), help="scratch environment for TRL")
+    parser.add_argument("--vllm", action="store_true", help="TRL with colocated vLLM, DAPO loss and clip-higher 0.28")
+    parser.add_argument("--async", dest="async_", action="store_true", help="r1train with rollout.max_staleness=1")
     parser.add_argument("--worker", choices=["trl", "r1train"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -92,14 +104,15 @@ def prepare_inputs(scratch: Path) -> tuple[Path, Path]:
     return Path(source.path), data
 
 
-def r1train_recipe(model: str, out: str) -> dict[str, Any]:
+def r1train_recipe(model: str, out: str, staleness: int = 0) -> dict[str, Any]:
     return {
         "model": {"name_or_path": model, "dtype": "float32"},
         "data": {"source": "synthetic:addition", "template": "pocket", "task": {"train_size": 4000, "eval_size": 2}},
-        "rollout": {"engine": "vllm", "prompts_per_step": PROMPTS, "num_generations": SAMPLES, "max_new_tokens": NEW_TOKENS},
+        "rollout": {"engine": "vllm", "prompts_per_step": PROMPTS, "num_generations": SAMPLES, "max_new_tokens": NEW_TOKENS,
+                    "max_staleness": staleness},
         "rewards": [{"name": "answer.exact"}],
-        "algorithm": {"kl_beta": 0.0, "iterations": 1},
-        "optim": {"lr": LR},
+        "algorithm": {"kl_beta": 0.0, "iterations": 1, "loss_agg": "token_mean", "clip_low": 0.2, "clip_high": 0.28},
+        "optim": {"lr": LR, "schedule": "constant"},
         "train": {"output_dir": out, "micro_batch_size": MICRO_BATCH, "save_every": 0, "overwrite": True, "resume": "never",
                   "steps": 10**6},
         "logging": {"progress": False, "completions_every": 0},
@@ -121,7 +134,7 @@ def r1train_worker(args: argparse.Namespace) -> int:
     from r1train.train.trainer import Trainer
 
     out = tempfile.mkdtemp(prefix="r1train-trl-compare-")
-    trainer = Trainer(build_config(r1train_recipe(args.model, out), "trl_compare"))
+    trainer = Trainer(build_config(r1train_recipe(args.model, out, 1 if args.async_ else 0), "trl_compare"))
     for i in range(args.warmup + args.steps):
         row = timed_step(trainer)
         keep = {k: v for k, v in row.items() if k.startswith(("time/", "memory/", "tokens/")) or k == "length/mean"}
@@ -164,6 +177,7 @@ def trl_worker(args: argparse.Namespace) -> int:
         save_strategy="no",
         max_steps=args.warmup + args.steps,
         seed=0,
+        **(_trl_vllm_settings(args.model) if args.vllm else {}),
     )
     records: list[dict[str, Any]] = []
 
@@ -195,12 +209,33 @@ def trl_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trl_vllm_settings(model: str) -> dict[str, Any]:
+    """TRL with colocated vLLM and r1train's loss settings; installs the weight-sync shim (CPU build)."""
+    import os
+
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    def sync_weights(self: Any) -> None:  # the shim: what r1train's VLLMEngine.load_weights does
+        from r1train.rollout.vllm_engine import _reprocess_tied_layers
+
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(list(self._iter_named_params()))})
+        self.llm.collective_rpc(_reprocess_tied_layers)
+        self.llm.reset_prefix_cache()
+
+    VLLMGeneration.sync_weights = sync_weights
+    return dict(use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=False, loss_type="dapo", epsilon=0.2,
+                epsilon_high=0.28, lr_scheduler_type="constant", vllm_max_model_length=512)
+
+
 # --- the comparison -------------------------------------------------------------------------------
 
 
 def run_worker(python: str, kind: str, model: Path, data: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     cmd = [python, "-m", "r1train.bench.trl_compare", "--worker", kind, "--model", str(model), "--data", str(data),
-           "--steps", str(args.steps), "--warmup", str(args.warmup)]
+           "--steps", str(args.steps), "--warmup", str(args.warmup)] + (["--vllm"] if args.vllm else []) + (
+           ["--async"] if args.async_ else [])
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
     if args.threads:  # the same on both sides; torch reads it at start-up
         env["OMP_NUM_THREADS"] = str(args.threads)
@@ -253,6 +288,10 @@ def main(argv: list[str]) -> int:
     total = sum(s["wall"] for s in runs["r1train"])
     shares = ", ".join(f"{k[5:]} {100 * sum(s.get(k, 0.0) for s in runs['r1train']) / total:.0f}%" for k in stages)
     print(f"  r1train stage shares: {shares}")
+    if args.vllm:
+        side = "r1train max_staleness=1 (vllm-process)" if args.async_ else "r1train (vllm)"
+        print(f"  {side} vs TRL {trl_version} GRPOTrainer + colocated vLLM (reload_weights shim), DAPO, clip-high 0.28")
+        print(f"ratio vs TRL+vLLM {med['r1train'] / med['trl']:.3f}")
     return 0
 
 

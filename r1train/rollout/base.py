@@ -2,7 +2,7 @@
 
 An engine turns tokenised prompts into completions. It returns, per sample, the prompt ids, completion
 ids, the sampler's per-token logprobs (``None`` where the engine cannot give them), why generation
-stopped, and the decoded text. Engines are registered by name (``vllm``, ``vllm-server``, ``hf``) and
+stopped, the decoded text, and the policy version that sampled it. Engines are registered by name (``vllm``, ``vllm-server``, ``hf``) and
 built by :func:`r1train.rollout.make_engine`.
 """
 
@@ -44,6 +44,7 @@ class Rollout:
     text: str
     prompt_index: int = 0  # which prompt of the request this answers
     extra: dict[str, Any] = field(default_factory=dict)
+    policy_version: int = 0  # updates the weights that sampled it had seen (the trainer stamps it)
 
     @property
     def truncated(self) -> bool:

@@ -14,7 +14,7 @@ import random
 import shutil
 import signal
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from r1train.models import lora
 from r1train.models.load import load_model, load_tokenizer, resolve_source
 from r1train.models.logprobs import PolicyLogprobs, unwrap
 from r1train.recipe import Launch, resolve
-from r1train.rollout import Rollout, make_engine, sampling_from
+from r1train.rollout import Rollout, Sampling, batch_sampling, make_engine
 from r1train.rollout.sync import sync_weights
 from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
@@ -43,6 +43,7 @@ from r1train.telemetry.metrics import MetricsWriter, Progress
 from r1train.telemetry.profile import StageTimer, peak_memory, reset_peak_memory
 from r1train.telemetry.tracking import Tracker
 from r1train.train import dynamic_sampling, optim, reference, scoring
+from r1train.train.ahead import Ahead, staleness_metrics, stamp
 from r1train.train.batch import Batch, loss_keep, micro_batches, token_budget
 from r1train.train.update import update_policy
 
@@ -99,12 +100,11 @@ class Trainer:
         if self.resume_from is not None:
             self.restore(self.resume_from)
         self.tracker: Tracker | None = None  # started by begin(): W&B writes under the output directory
-        self.batches = self.prompts.batches(
-            cfg.rollout.prompts_per_step, cfg.train.seed, cfg.data.shuffle, start=self.state.batches_consumed
-        )
+        self.rewind(0)  # the data iterator, at the checkpoint's position
         self.add_special = not templates.get(cfg.data.template).special_tokens_in_text
         self.stop_signal: str | None = None
-        self._ahead: tuple[list[dict[str, Any]], Future] | None = None  # async: the batch generating ahead
+        self.engine_version = self.state.step  # the policy version the engine holds (set by every sync)
+        self.ahead = Ahead(self, cfg.rollout.max_staleness) if cfg.rollout.max_staleness else None  # train/ahead.py
 
     def begin(self) -> None:
         """The run's first writes, just before its first step (so a start-up failure leaves none): an
@@ -150,6 +150,12 @@ class Trainer:
 
     # --- the stages -------------------------------------------------------------------------------
 
+    def rewind(self, batches: int) -> None:
+        """Move the data position back by ``batches`` (the ones discarded in flight) and restart there."""
+        self.state.batches_consumed -= batches  # no dynamic sampling with k > 0: one batch per step
+        c = self.cfg
+        self.batches = self.prompts.batches(c.rollout.prompts_per_step, c.train.seed, c.data.shuffle, start=self.state.batches_consumed)
+
     def next_prompts(self) -> list[dict[str, Any]]:
         """This process's share of the next batch of prompt rows."""
         rows = next(self.batches)
@@ -159,6 +165,10 @@ class Trainer:
         return rows[acc.process_index * share : (acc.process_index + 1) * share]
 
     def generate(self, rows: list[dict[str, Any]]) -> list[Rollout]:
+        return stamp(self.engine.generate(*self.request(rows)), self.engine_version)
+
+    def request(self, rows: list[dict[str, Any]]) -> tuple[list[list[int]], Sampling]:
+        """The prompt ids and sampling of a generate call for ``rows`` (the seed follows the batch number)."""
         prompt_ids = [self.tokenizer(r["prompt"], add_special_tokens=self.add_special)["input_ids"] for r in rows]
         too_long = max(len(p) for p in prompt_ids)
         if too_long > self.cfg.data.max_prompt_tokens:
@@ -166,21 +176,12 @@ class Trainer:
                 f"a prompt has {too_long} tokens, more than data.max_prompt_tokens={self.cfg.data.max_prompt_tokens}; "
                 "raise it or shorten the prompts"
             )
-        return self.engine.generate(prompt_ids, self.sampling(len(rows)))
+        return prompt_ids, self.sampling(len(rows))
 
-    def sampling(self, n_prompts: int) -> Any:
-        """Seeds derived from (train seed, batch number[, global prompt index]): the same after a resume;
-        with ``rollout.seeding: prompt`` one per prompt, so a prompt's samples are also the same whichever
-        process draws it (always so with tensor parallelism, whose ranks must sample alike, and with
-        async generation, whose thread must not reseed the generator the training thread uses)."""
-        batch = self.state.batches_consumed
-        base = (self.cfg.train.seed * 1_000_003 + batch * 7919) % 2**31
-        sampling = sampling_from(self.cfg, seed=(base + self.accelerator.process_index) % 2**31)
-        r = self.cfg.rollout
-        if r.seeding == "step" and r.tensor_parallel_size == 1 and not r.async_generation:
-            return sampling
-        first = self.accelerator.process_index * n_prompts
-        return replace(sampling, prompt_seeds=tuple((base * 100_003 + first + i) % 2**31 for i in range(n_prompts)))
+    def sampling(self, n_prompts: int) -> Sampling:
+        """This batch's sampling; its seeds follow (train seed, batch number), see ``batch_sampling``."""
+        threaded = self.cfg.rollout.max_staleness > 0 and not getattr(self.engine, "own_process", False)
+        return batch_sampling(self.cfg, self.state.batches_consumed, self.accelerator.process_index, n_prompts, threaded)
 
     def score(self, batch: Batch) -> Batch:
         """The batch with its scores: every reward function on its completions and the rows' columns."""
@@ -221,7 +222,10 @@ class Trainer:
     def sync(self, force: bool = False) -> float:
         """Push the new weights to the rollout engine (every ``rollout.sync_every`` steps); seconds spent."""
         every = self.cfg.rollout.sync_every
-        return sync_weights(self.engine, unwrap(self.policy), step=self.step_index, every=every, force=force)
+        if not force and self.step_index % every:
+            return 0.0
+        self.engine_version = self.step_index
+        return sync_weights(self.engine, unwrap(self.policy), step=self.step_index, every=every, force=True)
 
     # --- one step ---------------------------------------------------------------------------------
 
@@ -231,18 +235,19 @@ class Trainer:
         reset_peak_memory()
         t0 = time.perf_counter()
         with timer.stage("rollout"):
-            batch, sync_ahead_s = self.rollouts_for_step()  # async: sync + launch of t+1 inside
+            batch, sync_ahead_s, ahead_stats = self.rollouts_for_step()  # async: sync + launch of t+k inside
         batch, ref = self.score_and_reference(batch, timer)  # reference logprobs while scoring
         with timer.stage("dynamic_sampling"):  # DAPO; off: the batch as it is
             batch, sampling = dynamic_sampling.stage(batch, self.sample_more, self.cfg.algorithm,
                                                      self.cfg.rollout.num_generations, self.accelerator)
         t2 = time.perf_counter()
         batch, kl_stats = self.advantages(batch)
-        stats = self.update(batch, timer, ref) | sampling | kl_stats
+        stats = self.update(batch, timer, ref) | sampling | kl_stats | ahead_stats
+        stats |= staleness_metrics(batch.rollouts, self.step_index)
         self.count_bad_step(stats)
         t3 = time.perf_counter()
         self.state.step += 1
-        sync_s = sync_ahead_s if self.cfg.rollout.async_generation else self.sync()
+        sync_s = sync_ahead_s if self.ahead is not None else self.sync()
         t4 = time.perf_counter()
         words = self.cfg.logging.reflection_words  # the first reward is the correctness reward
         metrics = batch_metrics(batch, self.cfg.rollout.num_generations, self.reward_fns[0].name, words) | stats
@@ -261,7 +266,7 @@ class Trainer:
         )
         every = self.cfg.eval.every
         if every and self.step_index % every == 0:
-            self.wait_for_ahead()  # the engine serves one caller at a time
+            self.settle()  # like a checkpoint: the batches after it come from the weights evaluated
             metrics.update(self.evaluate())
         metrics["time/logging"] = time.perf_counter() - t4  # metrics (and eval); the row's own write follows
         metrics = reduce_metrics(metrics, self.accelerator)  # one row for the whole step, all processes
@@ -290,31 +295,22 @@ class Trainer:
         with timer.stage("reward"):
             return future.result(), ref
 
-    def rollouts_for_step(self) -> tuple[Batch, float]:
-        """This step's prompt rows and rollouts, and the seconds spent syncing weights on the way.
-
-        By default: draw prompts, generate with the current weights. With ``rollout.async_generation`` the
-        batch was started during the previous step with that step's weights (one step off-policy; the
-        update corrects with truncated importance weights, ``algorithm.rollout_is``): collect it, push
-        the current weights to the now idle engine, and start the next batch in the background, so that
-        generating batch t+1 overlaps scoring and training on batch t."""
-        if not self.cfg.rollout.async_generation:
+    def rollouts_for_step(self) -> tuple[Batch, float, dict[str, float]]:
+        """This step's rows and rollouts, the seconds spent syncing weights, and the pipeline's metrics: by
+        default generated now; with ``rollout.max_staleness: k`` submitted k steps ago (train/ahead.py)."""
+        if self.ahead is None:
             rows = self.next_prompts()
-            return Batch(rows, self.generate(rows)), 0.0
-        rows, future = self._ahead or self._generate_ahead()
-        rollouts = future.result()
-        sync_s = self.sync() if self.step_index > 0 else 0.0  # weights after the latest update
-        self._ahead = self._generate_ahead()
-        return Batch(rows, rollouts), sync_s
+            return Batch(rows, self.generate(rows)), 0.0, {}
+        return self.ahead.take(self.step_index)
 
-    def _generate_ahead(self) -> tuple[list[dict[str, Any]], Future]:
-        rows = self.next_prompts()  # the sampling seeds follow the batch number, as in the default mode
-        return rows, _background("r1train-rollout").submit(self.generate, rows)
+    def draw(self) -> tuple[list[dict[str, Any]], list[list[int]], Sampling]:
+        rows = self.next_prompts()  # on this thread, in order: the seed follows the batch number
+        return (rows, *self.request(rows))
 
-    def wait_for_ahead(self) -> None:
-        """Let a background generate call finish (before anything else uses the engine)."""
-        if self._ahead is not None:
-            self._ahead[1].result()
+    def settle(self) -> None:
+        """Before a checkpoint, an evaluation or the end: no batch in flight, the engine on the current weights."""
+        if self.ahead is not None:
+            self.ahead.settle(self.step_index)
 
     def count_bad_step(self, stats: dict[str, float]) -> None:
         """A step whose loss or gradient was not finite was skipped; too many in a run stop it."""
@@ -434,7 +430,7 @@ class Trainer:
                     watch.check(row)
                 save_every = cfg.train.save_every
                 if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
-                    self.wait_for_ahead()  # async generation: the engine and RNG settle before saving
+                    self.settle()  # async: nothing in flight, the data position at the next batch
                     path = self.save_checkpoint()
                     if self.accelerator.is_main_process:  # people would rather look than read
                         plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
@@ -444,7 +440,7 @@ class Trainer:
             progress.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        self.wait_for_ahead()
+        self.settle()  # and the engine on the final weights for the held-out figures
         self.save_final()
         self.after_training(before, time.perf_counter() - t0)
         if self.tracker is not None:

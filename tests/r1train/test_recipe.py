@@ -29,9 +29,24 @@ def test_async_generation_resolves_the_rollout_correction_it_needs() -> None:
     assert resolve(build_config(recipe(), "r"), GPU).algorithm.rollout_is == "off"
 
 
+def test_max_staleness_resolves_its_engine_and_absorbs_async_generation() -> None:
+    on_cpu = resolve(build_config(recipe(rollout={"max_staleness": 2}), "r"), CPU)
+    assert (on_cpu.rollout.engine, on_cpu.rollout.max_staleness) == ("vllm-process", 2)  # no engine thread on CPU
+    assert on_cpu.algorithm.rollout_is == "token_truncate"
+    on_gpu = resolve(build_config(recipe(rollout={"max_staleness": 2}), "r"), GPU)
+    assert on_gpu.rollout.engine == "vllm"
+    former = resolve(build_config(recipe(rollout={"async_generation": True}), "r"), CPU)
+    assert (former.rollout.max_staleness, former.rollout.async_generation, former.rollout.engine) == (1, False, "vllm-process")
+    assert resolve(build_config(recipe(), "r"), CPU).rollout.engine == "vllm"  # k = 0: as it was
+    with pytest.raises(UserError, match="max_staleness' in r is -1; it must be 0"):
+        build_config(recipe(rollout={"max_staleness": -1}), "r")
+    with pytest.raises(UserError, match="async_generation and max_staleness=2 in r disagree"):
+        build_config(recipe(rollout={"max_staleness": 2, "async_generation": True}), "r")
+
+
 def test_refusals_that_used_to_wait_for_the_first_step() -> None:
-    with pytest.raises(UserError, match="async_generation.*without CUDA"):
-        resolve(build_config(recipe(rollout={"async_generation": True}), "r"), CPU)
+    with pytest.raises(UserError, match="max_staleness=1 is not supported with the vllm-server engine without CUDA"):
+        resolve(build_config(recipe(rollout={"max_staleness": 1, "engine": "vllm-server"}), "r"), CPU)
     with pytest.raises(UserError, match="'hf' generates with the very weights"):
         build_config(recipe(rollout={"async_generation": True, "engine": "hf"}), "r")
     with pytest.raises(UserError, match="dynamic_sampling"):

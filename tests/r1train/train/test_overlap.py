@@ -1,6 +1,6 @@
 """Overlap without changing the maths: reference logprobs computed while rewards are scored give the same
-update as computing them inside it, and one-step-off-policy generation (``rollout.async_generation``)
-trains batch t on rollouts sampled by the weights of step t-1, with importance weights on."""
+update as computing them inside it, and generation ahead (``rollout.max_staleness: k``) trains batch t on
+rollouts sampled by the weights of step t-k, with importance weights on, and logs how stale they were."""
 
 from __future__ import annotations
 
@@ -81,13 +81,13 @@ def _copy_engine(cfg: Any, model: Any, tokenizer: Any, source: Any) -> CopyEngin
     return CopyEngine(model, tokenizer)
 
 
-def _config(tmp_path: Path, name: str, async_generation: bool, engine: str = "copy-test") -> Any:
+def _config(tmp_path: Path, name: str, async_generation: bool, engine: str = "copy-test", **rollout: Any) -> Any:
     return build_config(
         {
             "model": {"name_or_path": "tiny:1m", "dtype": "float32"},
             "data": {"source": "synthetic:copy", "template": "pocket", "task": {"train_size": 32, "eval_size": 2}},
             "rollout": {"engine": engine, "prompts_per_step": 2, "num_generations": 4, "max_new_tokens": 4,
-                        "async_generation": async_generation},
+                        "async_generation": async_generation, **rollout},
             "rewards": [{"name": f"{REWARDS_FILE}:sevens"}],
             "optim": {"lr": 0.05},
             "train": {"steps": 3, "output_dir": str(tmp_path / name), "micro_batch_size": 4, "save_every": 0},
@@ -105,7 +105,7 @@ def test_async_generation_is_one_step_off_policy(tmp_path: Path) -> None:
     sync, ahead = _trainer(tmp_path, "sync", False), _trainer(tmp_path, "async", True)
     sync_rows = [sync.step() for _ in range(3)]
     async_rows = [ahead.step() for _ in range(3)]
-    ahead.wait_for_ahead()
+    ahead.ahead.wait()
     # synchronous: batch t is generated after t-1 syncs. Async: batches 0 and 1 both come from the
     # initial weights (batch 1 starts before the first update), batch 2 from the weights after one sync,
     # batch 3 (started during step 3) after two
@@ -119,6 +119,27 @@ def test_async_generation_is_one_step_off_policy(tmp_path: Path) -> None:
     assert all("sampling/is_weight/mean" not in row for row in sync_rows)
     for key in ("time/rollout", "time/reward", "time/forward_backward", "time/optimizer", "time/sync", "time/logging"):
         assert key in async_rows[1] and key in sync_rows[1], key
+    # the former switch reads as max_staleness: 1; step t trains on rollouts of version t-1 from step 2 on
+    assert ahead.cfg.rollout.max_staleness == 1
+    assert [row["staleness/max"] for row in async_rows] == [0.0, 1.0, 1.0]
+    assert [row["staleness/max"] for row in sync_rows] == [0.0, 0.0, 0.0]
+    assert all("time/trainer_idle" in row for row in async_rows)
+
+
+def test_max_staleness_two_keeps_two_batches_in_flight_and_logs_the_gap(tmp_path: Path) -> None:
+    trainer = Trainer(_config(tmp_path, "k2", False, max_staleness=2))
+    rows = [trainer.step() for _ in range(4)]
+    trainer.ahead.wait()
+    # step 1 submits batches 0, 1, 2 with the initial weights (version 0); step t (t >= 2) pushes version
+    # t-1 (a thread engine waits for what is in flight first) and submits batch t+1 with it. So the
+    # batches were made by versions 0, 0, 0, 1, 2, 3 and step t trains on version max(0, t-3):
+    # staleness (t-1) - version = 0, 1, 2, 2, never more than k = 2
+    assert trainer.engine.made_by == [0, 0, 0, 1, 2, 3]
+    assert [row["staleness/max"] for row in rows] == [0.0, 1.0, 2.0, 2.0]
+    assert [row["staleness/mean"] for row in rows] == [0.0, 1.0, 2.0, 2.0]  # a batch has one version
+    assert [row["ahead/in_flight"] for row in rows] == [2.0, 2.0, 2.0, 2.0]
+    assert trainer.cfg.algorithm.rollout_is == "token_truncate"  # resolved: the recipe left it off
+    assert all("sampling/is_weight/mean" in row for row in rows)
 
 
 def test_async_generation_refuses_the_hf_engine(tmp_path: Path) -> None:
@@ -127,5 +148,5 @@ def test_async_generation_refuses_the_hf_engine(tmp_path: Path) -> None:
     from r1train.errors import UserError
 
     # refused when the recipe is read, before any model loads (it used to wait for the first step)
-    with pytest.raises(UserError, match="async_generation in test needs an engine that generates while"):
+    with pytest.raises(UserError, match="max_staleness=1 in test needs an engine that generates while"):
         _config(tmp_path, "hf", True, engine="hf")
