@@ -446,6 +446,7 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         self.begin()
+        first_step = self.step_index
         before = self.before_training()
         progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -466,7 +467,8 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         self.wait_for_ahead()
-        self.save_final()
+        if self.step_index > first_step or not (self.out / "model").exists():  # a finished run's model stays
+            self.save_final()
         self.after_training(before, time.perf_counter() - t0)
         if self.tracker is not None:
             self.tracker.finish()
