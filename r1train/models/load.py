@@ -96,7 +96,10 @@ def run_dir_model(p: Path, name: str) -> Path | None:
     candidates = [c for c in [p / "model", *(c / "model" for c in steps)] if c.is_dir()]
     problems = []
     for candidate in candidates:
-        problem = model_problem(candidate)
+        problem = model_problem(candidate) if (candidate / "config.json").is_file() else (
+            "a LoRA adapter only (the merged model is written to model/ when the run ends)"
+            if (candidate / "adapter_config.json").is_file() else "no config.json"
+        )
         if problem is None:
             if candidate != p / "model":
                 print(f"r1train: {name} has no final model; using {candidate}", file=sys.stderr)
@@ -113,11 +116,11 @@ def run_dir_model(p: Path, name: str) -> Path | None:
     )
 
 
-def check_local(path: Path, name: str) -> None:
+def check_local(path: Path, name: str, need_tokenizer: bool = True) -> None:
     """A local model directory whose weights, config or tokenizer are missing or damaged is one sentence."""
     from r1train.runtime.integrity import model_problem
 
-    problem = model_problem(path)
+    problem = model_problem(path, need_tokenizer)
     if problem is not None:
         raise UserError(
             f"model directory {name!r} cannot be loaded ({problem}); save or copy the model again, or give another"
@@ -156,7 +159,7 @@ def load_model(cfg: ModelConfig, source: ModelSource, device_type: str = "cpu") 
     from r1train.models import lora
 
     if Path(source.path).is_dir():  # damaged weights: one sentence, before transformers reads them
-        check_local(Path(source.path), source.path)
+        check_local(Path(source.path), source.path, need_tokenizer=False)
     dtype = torch_dtype(cfg, device_type)
     quantization = lora.quantization_config(cfg.lora, dtype)  # QLoRA: base weights in 4 bits
     extra = {"quantization_config": quantization} if quantization is not None else {}

@@ -93,8 +93,8 @@ def weights_problem(model_dir: Path) -> str | None:
 
 def model_problem(model_dir: Path, need_tokenizer: bool = True) -> str | None:
     """What keeps ``model_dir`` from loading as a model for evaluation or serving, or ``None``."""
-    if not (model_dir / "config.json").is_file():
-        return "no config.json"
+    if not (model_dir / "config.json").is_file() and not (model_dir / "adapter_config.json").is_file():
+        return "no config.json"  # (a PEFT adapter directory names its base model in adapter_config.json)
     problem = weights_problem(model_dir)
     if problem is None and need_tokenizer and not any(
         (model_dir / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")

@@ -76,6 +76,9 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
+                if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP):  # e.g. an NFS mount without locks
+                    print(f"r1train: warning: {out} does not support file locks; a second run on it cannot be refused")
+                    break
                 os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise _not_writable(out, exc) from None
@@ -97,11 +100,12 @@ class RunLock:
         return cls(out, fd, created)
 
     def release(self, failed_start: bool = False) -> None:
-        """Drop the lock. ``failed_start``: the run never began; in a directory that holds nothing else,
-        delete the lock file (and the directory, if acquiring made it), so the corrected rerun finds no trace."""
+        """Drop the lock. ``failed_start``: the run never began; delete the lock file (and the directory,
+        if acquiring made it and it is empty), so the corrected rerun finds no trace. Deleting while still
+        holding is safe: a process that opened the old file re-checks it after locking (see acquire)."""
         if self.fd < 0:
             return
-        if failed_start and all(p.name == LOCK_NAME for p in self.dir.iterdir()):
+        if failed_start:
             (self.dir / LOCK_NAME).unlink(missing_ok=True)
             if self.created:
                 _rmdir_quiet(self.dir)

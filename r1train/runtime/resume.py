@@ -55,5 +55,5 @@ def find_resume_point(cfg: Config, verbose: bool = True) -> Path | None:
                 f"train.steps to at least {step}, or start a new run in another train.output_dir"
             )
         if verbose and step == cfg.train.steps:
-            print(f"r1train: checkpoint {path} is already at train.steps={step}; saving its model", file=sys.stderr)
+            print(f"r1train: checkpoint {path} is already at train.steps={step}: nothing left to train", file=sys.stderr)
     return path

@@ -413,6 +413,7 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         self.begin()
+        first_step = self.step_index
         main = self.accelerator.is_main_process
         if main:  # what runs, before the first step (a log file says so even if the run dies)
             acc, p = self.accelerator, self.prompts
@@ -441,7 +442,8 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         self.settle()  # and the engine on the final weights for the held-out figures
-        self.save_final()
+        if self.step_index > first_step or not (self.out / "model").exists():  # a finished run's model stays
+            self.save_final()
         self.after_training(before, time.perf_counter() - t0)
         if self.tracker is not None:
             self.tracker.finish()

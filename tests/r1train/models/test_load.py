@@ -105,3 +105,9 @@ def test_a_run_directory_without_a_loadable_model_is_one_sentence(tmp_path) -> N
         (old / "model" / name).unlink()  # what checkpoints held before they carried the tokenizer
     with pytest.raises(UserError, match=r"holds no loadable model \(checkpoints/step-000001/model: no tokenizer"):
         resolve_source(ModelConfig(name_or_path=str(run)))
+    lora = run / "checkpoints" / "step-000003"  # a LoRA run's checkpoint: its adapter, not a whole model
+    (lora / "model").mkdir(parents=True)
+    (lora / "model" / "adapter_config.json").write_text("{}")
+    (lora / "COMPLETE").write_text("ok\n")
+    with pytest.raises(UserError, match=r"\(checkpoints/step-000003/model: a LoRA adapter only .*; checkpoints/step-000001"):
+        resolve_source(ModelConfig(name_or_path=str(run)))

@@ -65,6 +65,8 @@ def test_resume_falls_back_past_a_damaged_latest_checkpoint(damage: str, stopped
     spoil(out / "checkpoints" / "step-000003")
     leftover = out / "checkpoints" / ".tmp-step-000004-12345"  # a SIGKILL mid-save leaves this
     (leftover / "model").mkdir(parents=True)
+    half_final = out / ".tmp-model-12345"  # ... and this, mid-way through writing the final model
+    half_final.mkdir()
     train(load_recipe(recipe(tmp_path), [f"train.output_dir={out}", "train.steps=4"]))  # used to be a traceback
     captured = capfd.readouterr()
     err = captured.err
@@ -73,7 +75,7 @@ def test_resume_falls_back_past_a_damaged_latest_checkpoint(damage: str, stopped
     assert [r["step"] for r in rows] == [1, 2, 3, 4]  # resumed after step 2: steps 3 and 4 ran again
     orphaned = [json.loads(line)["step"] for line in (out / "metrics.orphaned.jsonl").read_text().splitlines()]
     assert orphaned == [3]  # the first run's step 3, kept aside
-    assert not leftover.exists()
+    assert not leftover.exists() and not half_final.exists()
     assert checkpoint.latest(out) == out / "checkpoints" / "step-000004"
     assert f"resuming from {out / 'checkpoints' / 'step-000002'} (step 2)" in captured.out
 

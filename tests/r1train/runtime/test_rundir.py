@@ -85,7 +85,12 @@ def test_every_start_keeps_its_recipe_and_fewer_steps_than_the_checkpoint_are_re
     before = sorted(p.name for p in out.iterdir())
     with pytest.raises(UserError, match=r"train.steps=2 is below step 3 of the checkpoint .*at least 3"):
         train(load_recipe(rec, [f"train.output_dir={out}", "train.steps=2"]))  # used to exit 0 at "6/2"
-    assert sorted(p.name for p in out.iterdir()) == before  # the refused start wrote nothing
+    assert sorted(p.name for p in out.iterdir()) == [n for n in before if n != ".lock"]  # the refused start wrote nothing, took its lock file away
+    assert len(list(out.glob("model.old-*"))) == 2  # each extension kept the model it replaced
+    final = (out / "model" / "model.safetensors").stat().st_mtime_ns
+    train(load_recipe(rec, [f"train.output_dir={out}", "train.steps=3"]))  # the same command again: done already
+    assert steps_of(out) == [1, 2, 3] and (out / "model" / "model.safetensors").stat().st_mtime_ns == final
+    assert len(list(out.glob("model.old-*"))) == 2 and (out / "recipe.resume-3.yaml").is_file()
 
 
 def test_one_run_per_directory_while_it_lives_and_none_after_it_dies(tmp_path: Path) -> None:
