@@ -2,7 +2,8 @@
 model's shape without downloading its weights.
 
 ``shape_of(name_or_path)`` returns an :class:`ArchShape` from this table (hub ids of the Qwen2.5 family,
-the models r1train's recipes use), from a local ``config.json``, or from the tiny family.
+the models r1train's recipes use), from a local ``config.json`` (a run directory's ``model/`` too), for
+``pocket-base`` (the shipped base) or from the tiny family; :func:`lora_parameters` counts adapters.
 """
 
 from __future__ import annotations
@@ -68,10 +69,20 @@ def from_config_json(path: Path) -> ArchShape:
     )
 
 
+def lora_parameters(shape: ArchShape, r: int) -> int:
+    """Adapter parameters of LoRA rank ``r`` on every linear layer of the decoder (``all-linear``: q, k, v, o,
+    gate, up, down; not the output head): ``r * (fan_in + fan_out)`` per matrix."""
+    h, i, kv = shape.hidden, shape.intermediate, shape.kv_heads * shape.head_dim
+    per_layer = r * ((h + h) * 2 + (h + kv) * 2 + (h + i) * 2 + (i + h))
+    return shape.layers * per_layer
+
+
 def shape_of(name_or_path: str) -> ArchShape:
-    """The architecture shape of a known hub id, a local model directory, or ``tiny:<size>``."""
+    """The architecture shape of a known hub id, a local model directory, ``pocket-base`` or ``tiny:<size>``."""
     if name_or_path in KNOWN:
         return KNOWN[name_or_path]
+    if name_or_path == "pocket-base":  # the pocket lab's shipped base
+        return from_config_json(Path(__file__).resolve().parents[1] / "assets" / "pocket-base" / "config.json")
     if name_or_path.startswith("tiny:"):
         from r1train.models.tiny import CHARS, SIZES, SPECIAL_TOKENS, TAG_TOKENS, parse_size
 
