@@ -3,7 +3,8 @@
 A training run goes through three calls, in this order:
 
 1. :func:`check` (start-up, nothing written): a directory that already holds a run (a recipe, metrics,
-   checkpoints or a model) is refused unless the run resumes it or sets ``train.overwrite: true``.
+   checkpoints or a model) is refused unless the run resumes one of its checkpoints (:func:`continues`)
+   or sets ``train.overwrite: true``.
 2. :func:`commit` (when the first step is about to start): with ``overwrite`` the old run's files move
    aside to ``<dir>.old-<timestamp>`` (never deleted; the lock file stays, so the directory is never
    unlocked); checkpoint writes that a crash interrupted (``checkpoints/.tmp-*``) are removed; and the
@@ -41,6 +42,14 @@ def contents(path: Path) -> list[Path]:
     if not path.is_dir():
         return []
     return sorted(p for p in path.iterdir() if p.name != LOCK_NAME)
+
+
+def continues(cfg: Config, resume_from: Path | None) -> bool:
+    """Whether the run continues the one in its output directory: it resumes a checkpoint inside it (a
+    checkpoint of another run only seeds a new run, in a directory that must be free like any other)."""
+    if resume_from is None:
+        return False
+    return Path(cfg.train.output_dir).expanduser().resolve() in resume_from.resolve().parents
 
 
 def check(cfg: Config, resuming: bool = False) -> Path:

@@ -83,7 +83,8 @@ class Trainer:
         peek(cfg.data)  # a missing file or column fails now, not after the model has loaded
         seed_everything(cfg.train.seed)
         self.resume_from = find_resume_point(cfg, verbose=main)
-        self.out = outputs.check(cfg, resuming=self.resume_from is not None)  # refuses; writes nothing
+        self.continues = outputs.continues(cfg, self.resume_from)  # resumes a checkpoint of this directory
+        self.out = outputs.check(cfg, resuming=self.continues)  # refuses; writes nothing
         self.source = resolve_source(cfg.model)
         self.tokenizer = load_tokenizer(self.source, cfg.model.trust_remote_code)
         self.model = load_model(cfg.model, self.source, self.accelerator.device.type)
@@ -113,8 +114,7 @@ class Trainer:
         if self.started:
             return
         main = self.accelerator.is_main_process
-        resuming = self.resume_from is not None
-        recipe = outputs.commit(self.cfg, resuming) if main else None
+        recipe = outputs.commit(self.cfg, self.continues) if main else None
         had_wandb = (self.out / "wandb").exists()
         try:
             self.tracker = Tracker(self.cfg, self.out, self.state.wandb_run_id, enabled=main)
@@ -125,7 +125,7 @@ class Trainer:
                     shutil.rmtree(self.out / "wandb", ignore_errors=True)
             raise
         self.state.wandb_run_id = self.tracker.run_id
-        if main and resuming:
+        if main and self.continues:
             self.writer.truncate_after(self.state.step)
         self.started = True
 

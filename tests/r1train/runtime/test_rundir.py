@@ -57,6 +57,11 @@ def test_overwrite_wins_over_resume_auto_and_moves_the_old_run_aside(tmp_path: P
     assert (aside / "checkpoints" / "step-000001" / "model" / "model.safetensors").read_bytes() == old_weights
     assert yaml.safe_load((aside / "recipe.yaml").read_text())["train"]["overwrite"] is False
     assert not (out / "recipe.resume-1.yaml").exists()  # a fresh start, not a resume
+    # another run's checkpoint seeds a new run; it does not license writing into this run's directory
+    theirs = aside / "checkpoints" / "step-000001"
+    with pytest.raises(UserError, match="already holds another run"):
+        train(load_recipe(rec, [f"train.output_dir={out}", f"train.resume={theirs}", "train.steps=2"]))
+    assert steps_of(out) == [1, 2]
 
 
 def test_a_failed_start_leaves_no_trace_and_the_corrected_rerun_runs(tmp_path: Path) -> None:
