@@ -2,8 +2,8 @@
 
 Sub-commands::
 
-    r1train train RECIPE [section.key=value …]   train with GRPO
-    r1train check RECIPE [section.key=value …]   validate a recipe without training
+    r1train train RECIPE [section.key=value …]   train with GRPO (--verbose: third-party notices too)
+    r1train check RECIPE [section.key=value …]   validate a recipe, its data and rewards, no model (--no-data)
     r1train recipes                              list the shipped recipes
     r1train rewards                              list the registered reward functions
     r1train eval MODEL -b gsm8k,math500 -k 8     evaluate on benchmarks (pass@1, pass@k, maj@k)
@@ -11,7 +11,7 @@ Sub-commands::
     r1train pretrain RECIPE [overrides …]        pretrain a tiny base model (the pocket lab)
     r1train bench NAME [args …]                  run a benchmark (r1train/bench/NAME.py)
     r1train serve MODEL [vllm options]           start a vLLM server for rollout.engine=vllm-server
-    r1train plan RECIPE --gpus N --gpu-mem G     estimate memory per GPU and whether it fits
+    r1train plan RECIPE --gpus N --gpu-mem G     estimate memory per device and whether it fits (--cpu)
 
 Mistakes a user can make end in one line ``r1train: error: …`` and exit status 2, never a traceback.
 """

@@ -8,9 +8,10 @@ process, and reads the process's peak RSS after the last step from ``metrics.jso
 (``memory/peak_rss_gib``: loading, vLLM's start-up and every step included; the final save is not).
 A real architecture's shape (``Qwen/Qwen2.5-0.5B``: 494M parameters, 151,936-token vocabulary) is
 built with random weights and saved with the tiny one-character tokenizer: the token ids are all the
-engine and the trainer see. Prints planned and measured GiB, their ratio, whether they are within
+engine and the trainer see. A shape whose plan needs more than 90% of the memory available now is
+skipped (other people's work shares the machine). Prints planned and measured GiB, their ratio, whether they are within
 ``--tolerance`` (25%), the machine's load before and after, and the planned parts. A 0.5B run needs about
-15 GiB of memory: check ``free -g`` first.
+14 GiB of memory.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ def measure(data: dict[str, Any], work: Path) -> float:
     return max(r["memory/peak_rss_gib"] for r in rows)
 
 
+def available_gib() -> float:
+    """MemAvailable of /proc/meminfo (GiB; the machine's memory where there is no /proc)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     from r1train.runtime.plan import GIB, SUMMARY_KEYS
@@ -117,6 +129,11 @@ def main(argv: list[str]) -> int:
         work.mkdir(parents=True, exist_ok=True)
         data = recipe(model_path(name, root), args, work / f"run-{time.time_ns()}")
         parts = planned(data, memory_gib)
+        free = available_gib()
+        if parts["peak"] / GIB > 0.9 * free:  # a shared machine: do not push other people's work into swap or OOM
+            print(f"{name:<20} skipped: the plan needs {parts['peak'] / GIB:.1f} GiB and {free:.1f} GiB is available")
+            within = False
+            continue
         load_before = os.getloadavg()[0]
         peak = measure(data, work)
         load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"

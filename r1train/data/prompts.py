@@ -17,6 +17,7 @@ check`` and the trainer (before the model loads) call it so that a missing file 
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -141,8 +142,9 @@ def check_columns(rows: list[dict[str, Any]], cfg: DataConfig, where: str) -> No
 def peek(cfg: DataConfig, n: int = 4) -> list[dict[str, Any]]:
     """The first ``n`` raw rows of the training source, its columns checked (and the held-out split's).
 
-    Needs no model or tokenizer: a synthetic task draws ``n`` rows, a hub dataset is streamed (or read
-    from the local cache when streaming cannot reach it), a local file is read with :func:`read_file`.
+    Needs no model or tokenizer: a synthetic task draws ``n`` rows, a hub dataset is streamed (read from
+    the local cache under ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``; an unreachable hub is one sentence
+    after the hub client's own retries), a local file is read with :func:`read_file`.
     A missing file, an unloadable dataset or a missing column is one :class:`UserError` sentence.
     """
     kind, _, rest = cfg.source.partition(":")
@@ -161,15 +163,21 @@ def _first_rows(source: str, split: str, n: int) -> list[dict[str, Any]]:
     kind, _, rest = source.partition(":")
     if kind == "hf":
         name, _, config = rest.partition(":")
-        try:  # a few rows over the network (or from a local dataset directory), not the whole dataset
-            import datasets
+        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+        if not offline or Path(name).expanduser().is_dir():  # offline, a hub id can only come from the cache
+            try:  # a few rows over the network (or from a local dataset directory), not the whole dataset
+                import datasets
 
-            stream = datasets.load_dataset(name, config or None, split=split, streaming=True)
-            rows = [dict(row) for _, row in zip(range(n), stream, strict=False)]
-            if rows:
-                return rows
-        except Exception:  # offline or not streamable: the cached copy, or read_hub's one-sentence error
-            pass
+                stream = datasets.load_dataset(name, config or None, split=split, streaming=True)
+                rows = [dict(row) for _, row in zip(range(n), stream, strict=False)]
+                if rows:
+                    return rows
+            except Exception as exc:  # not streamable: the full read below; unreachable: say so now
+                if "Connection" in type(exc).__name__ or "couldn't reach" in str(exc).lower():
+                    raise UserError(
+                        f"dataset {name!r} could not be reached on the hub; check the network, set HF_HUB_OFFLINE=1 "
+                        "to use a cached copy, or skip the data with r1train check --no-data"
+                    ) from None
     return read_rows(source, split)[:n]
 
 

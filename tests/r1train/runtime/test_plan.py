@@ -137,3 +137,16 @@ def test_every_recipe_fits_where_its_header_says_it_runs(path: Path, capsys) -> 
     code = main([str(path), *args])
     out = capsys.readouterr().out
     assert code == 0 and out.rstrip().endswith("fits"), f"{args}\n{out}"
+
+
+@pytest.mark.slow
+def test_bench_plan_runs_a_real_training_and_prints_both_figures(capsys, tmp_path: Path) -> None:
+    from r1train.bench import plan as bench_plan
+
+    code = bench_plan.main(["--shape", "tiny:1m", "--engine", "hf", "--steps", "1", "--keep", str(tmp_path)])
+    out = capsys.readouterr().out
+    row = next(ln for ln in out.splitlines() if ln.startswith("tiny:1m"))
+    planned, measured, ratio = (float(x) for x in row.split()[2:5])
+    assert measured > 0.3  # a real process's peak RSS (torch alone is more than this)
+    assert ratio == pytest.approx(planned / measured, abs=0.03)  # the printed figures are rounded
+    assert code == (0 if abs(ratio - 1) <= 0.25 else 1)
