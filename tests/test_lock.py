@@ -65,7 +65,13 @@ def test_this_environment_is_the_locked_set() -> None:
     import torch
 
     variant = "cuda" if torch.cuda.is_available() else "cpu"
-    installed = {_norm(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    # the environment's own site-packages only: setuptools puts its vendored copies (packaging, platformdirs,
+    # typing_extensions) on sys.path once anything imports it, and those are not what pip installed
+    import sysconfig
+
+    site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    dists = metadata.distributions(path=site)
+    installed = {_norm(d.metadata["Name"]): d.version for d in dists if d.metadata["Name"]}
     drift = {n: (v, installed.get(n)) for n, v in pins(variant).items() if installed.get(n, "").split("+")[0] != v}
     assert not drift, f"installed versions differ from requirements/{variant}.lock (pinned, installed): {drift}"
 
