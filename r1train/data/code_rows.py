@@ -15,7 +15,8 @@ Most code sets load as they are (HumanEval ``{"test", "entry_point"}``, MBPP ``t
   "function_call", "input", "output", "fn_name"}`` (``primeintellect``) or APPS-style (``taco``).
 * ``kodcode`` (``KodCode/KodCode-Light-RL-10K``): ``test`` is a pytest module that imports the
   candidate with ``from solution import f``; the import lines are dropped (the sandbox's tester
-  resolves ``f`` to the candidate's function by name) and the module becomes ``{"test": ...}``.
+  resolves ``f`` to the candidate's function by name) and the module becomes ``{"test": ...}``; the
+  declarations in ``test_info`` are added to the question so the model knows the names the tests call.
 
 An adapter is ``fn(row) -> row`` (a new dict: the row's columns plus ``question`` and ``tests``);
 a row it cannot read raises :class:`UserError` naming the field. Each is registered with ``example``,
@@ -156,7 +157,8 @@ def _prime_case(case: dict[str, Any]) -> dict[str, Any]:
 
 DEEPCODER_EXAMPLE = {
     "problem": "Read two integers and print their sum.",
-    "tests": json.dumps([{"type": "stdin_stdout", "input": "1 2\n", "output": "3\n", "fn_name": None}]),
+    "tests": json.dumps([{"type": "stdin_stdout", "input": "1 2\n", "output": "3\n", "fn_name": None},
+                         {"type": "stdin_stdout", "input": "5 7\n", "output": "12\n", "fn_name": None}]),
     "solutions": ["print(sum(map(int, input().split())))"],
 }
 
@@ -188,6 +190,12 @@ KODCODE_EXAMPLE = {
 
 @register("kodcode", example=KODCODE_EXAMPLE)
 def kodcode(row: dict[str, Any]) -> dict[str, Any]:
-    """KodCode's pytest module without its ``from solution import …`` lines, as a pytest-style test."""
+    """KodCode's pytest module without its ``from solution import …`` lines, as a pytest-style test; the
+    question gains the declarations of ``test_info`` (the names the tests call), when the row has them."""
     test = str(_field(row, "test", "kodcode"))
-    return {**row, "tests": {"test": SOLUTION_IMPORT.sub("", test)}}
+    info = row.get("test_info") or []
+    decls = [str(i["function_declaration"]).strip() for i in info if isinstance(i, dict) and i.get("function_declaration")]
+    question = str(_field(row, "question", "kodcode"))
+    if decls:
+        question += "\n\nNote that the function declaration is " + "; ".join(f"`{d}`" for d in decls) + "."
+    return {**row, "question": question, "tests": {"test": SOLUTION_IMPORT.sub("", test)}}

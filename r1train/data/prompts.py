@@ -8,6 +8,9 @@
 * ``hf:<id>[:<config>]``, anything ``datasets.load_dataset`` can load (the real hub path; offline it
   works from the local cache or a local dataset directory).
 
+``data.adapter`` runs a row adapter (:mod:`r1train.data.code_rows`) on every row first: a code set's own
+test fields become the ``tests`` column the code rewards read.
+
 :func:`load_prompts` returns a :class:`PromptSet`: rows with ``prompt`` (the templated text) plus the
 original columns, and an iterator that yields seeded, shuffled batches epoch after epoch.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from r1train.config import DataConfig
-from r1train.data import tasks, templates
+from r1train.data import code_rows, tasks, templates
 from r1train.errors import UserError
 
 
@@ -135,10 +138,11 @@ def load_prompts(cfg: DataConfig, tokenizer: Any, seed: int) -> PromptSet:
         columns = ("question", "answer")  # a synthetic task's own columns
     else:
         columns = (cfg.prompt_column, cfg.answer_column)
-        train = read_rows(cfg.source, cfg.split)
+        train = code_rows.apply(cfg.adapter, read_rows(cfg.source, cfg.split))
         check_columns(train, cfg, f"data.source {cfg.source!r}")
         held = []
         if cfg.eval_split:
             held = read_rows(cfg.eval_split, "test") if ":" in cfg.eval_split else read_rows(cfg.source, cfg.eval_split)
+            held = code_rows.apply(cfg.adapter, held)
             check_columns(held, cfg, f"data.eval_split {cfg.eval_split!r}")
     return PromptSet(apply_template(train, cfg, tokenizer, *columns), apply_template(held, cfg, tokenizer, *columns))

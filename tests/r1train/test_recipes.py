@@ -1,6 +1,6 @@
 """Every shipped recipe is valid (``r1train check``) and runs one training step with its model swapped for
 ``tiny:1m`` (2 prompts x 2 samples x 4 new tokens, hf engine, data swapped for a local file where the
-recipe reads the hub); the accelerate launch configs parse; every recipe header says how to launch it."""
+recipe reads the hub; a code recipe's row has its dataset's shape); the accelerate launch configs parse; every recipe header says how to launch it."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def test_the_required_recipes_exist() -> None:
         "countdown-qwen2.5-3b.yaml",
         "dapo-qwen2.5-7b.yaml",
         "gsm8k-qwen2.5-0.5b-lora.yaml",
+        "code-qwen2.5-coder-1.5b.yaml",
+        "code-qwen2.5-coder-7b.yaml",
     ):
         assert required in names
     assert {p.stem for p in ACCELERATE} >= {"ddp", "fsdp2", "zero2", "zero3"}
@@ -83,6 +85,10 @@ def _one_step_overrides(path: Path, tmp_path: Path) -> list[str]:
         out += ["data.task.train_size=8", "data.task.eval_size=2"]
     else:  # the hub is not reachable from tests: the same columns from a local file
         row = {cfg.data.prompt_column: "What is 1+1?", cfg.data.answer_column: LOCAL_ROWS.get(cfg.data.answer_column, "2")}
+        if cfg.data.adapter:  # a code set: a row of its own shape, read through the recipe's adapter
+            from r1train.data import code_rows
+
+            row = code_rows.get(cfg.data.adapter).example
         local = tmp_path / "rows.jsonl"
         local.write_text("".join(json.dumps(row) + "\n" for _ in range(4)))
         out += [f"data.source=file:{local}", "data.eval_split=null"]
