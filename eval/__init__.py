@@ -1,7 +1,7 @@
 """The evaluation harness: benchmarks graded by the same verifiers and rollout engines as training.
 
-* :mod:`eval.benchmarks`: the benchmark registry (a YAML card per benchmark in ``eval/data/``), loading
-  from the hub or a local file of the same shape;
+* :mod:`eval.benchmarks`: the benchmark registry (a YAML card per benchmark in ``eval/data/``: math, and
+  code graded in the sandbox), loading from the hub, a package's data or a local file of the same shape;
 * :mod:`eval.answers`: answer kinds (extraction + equivalence) for maj@k;
 * :mod:`eval.metrics`: pass@1, unbiased pass@k, maj@k, standard error and bootstrap intervals;
 * :mod:`eval.runner`: template → rollout engine → verifier → records → metrics;

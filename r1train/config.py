@@ -49,6 +49,7 @@ class DataConfig:
     template: str = "r1-zero"  # see r1train/data/templates.py
     system_prompt: str | None = None
     task: dict[str, Any] = field(default_factory=dict)  # options of a synthetic task, e.g. {digits: 3}
+    adapter: str | None = None  # a row adapter (r1train/data/code_rows.py): a code set's tests -> the `tests` column
     shuffle: bool = True
     max_prompt_tokens: int = 1024
 

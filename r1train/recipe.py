@@ -241,6 +241,10 @@ def _check_names(cfg: Config, where: str) -> None:
     source = cfg.data.source
     if source.startswith("synthetic:"):
         tasks.check_options(source.split(":", 1)[1], cfg.data.task)
+    if cfg.data.adapter:
+        from r1train.data import code_rows
+
+        code_rows.get(cfg.data.adapter)  # one sentence naming the adapters
 
 
 def _check_combinations(cfg: Config, where: str) -> None:

@@ -35,7 +35,15 @@ MODELS = (
     "Qwen/Qwen2.5-3B",
     "Qwen/Qwen2.5-7B",
     "Qwen/Qwen2.5-0.5B-Instruct",
+    "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    "Qwen/Qwen2.5-Coder-7B-Instruct",
 )
+
+def _code_example(adapter: str) -> dict[str, Any]:
+    from r1train.data import code_rows
+
+    return dict(code_rows.get(adapter).example)
+
 
 _MATH_SOLUTION = "Since $1+1=2$, the answer is $\\boxed{2}$."
 
@@ -85,6 +93,15 @@ DATASETS: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {
     },
     ("Jiayi-Pan/Countdown-Tasks-3to4", None): {
         "train": [{"target": 10 + n, "nums": [n, 5, 5]} for n in range(1, 4)]
+    },
+    # code sets: rows of each dataset's own shape, the ones its row adapter (r1train/data/code_rows.py) reads
+    ("KodCode/KodCode-Light-RL-10K", None): {"train": [_code_example("kodcode")] * 4},
+    ("agentica-org/DeepCoder-Preview-Dataset", "primeintellect"): {"train": [_code_example("deepcoder")] * 4},
+    ("google-research-datasets/mbpp", "sanitized"): {
+        "test": [{"source_file": "Benchmark Questions Verification V2.ipynb", "task_id": 600 + n,
+                  "prompt": f"Write a function to add {n} to a number.", "code": f"def add_{n}(x):\n    return x + {n}",
+                  "test_imports": [], "test_list": [f"assert add_{n}(1) == {1 + n}", f"assert add_{n}(0) == {n}"]}
+                 for n in range(1, 4)]
     },
 }
 

@@ -103,6 +103,16 @@ def multiplication_work(row: dict[str, Any]) -> str:
     return ",".join(steps)
 
 
+@register("function")
+def function_work(row: dict[str, Any]) -> str:
+    """The constant read off the first example, ``f(x)=y``: ``y-x=k`` for ``+``, ``y/x=k`` for ``*``,
+    ``x-y=k`` for ``-``. ``"f(2)=5 f(7)=10 f(4)=7"`` with ``f=lambda x:x+3`` -> ``"5-2=3"``."""
+    first = str(row["question"]).split(" ")[0]  # f(2)=5
+    x, y = first[2:].split(")=")
+    op, k = str(row["program"])[len("f=lambda x:x"):][0], str(row["program"])[len("f=lambda x:x") + 1:]
+    return {"+": f"{y}-{x}={k}", "*": f"{y}/{x}={k}", "-": f"{x}-{y}={k}"}[op]
+
+
 def completion_text(answer: str, work: str | None) -> str:
     """The R1-format completion: ``<think>work</think><answer>answer</answer>`` or the answer alone."""
     head = f"<think>{work}</think>" if work is not None else ""

@@ -8,6 +8,9 @@
 * ``hf:<id>[:<config>]``, anything ``datasets.load_dataset`` can load (the real hub path; offline it
   works from the local cache or a local dataset directory).
 
+``data.adapter`` runs a row adapter (:mod:`r1train.data.code_rows`) on every row first: a code set's own
+test fields become the ``tests`` column the code rewards read.
+
 :func:`load_prompts` returns a :class:`PromptSet`: rows with ``prompt`` (the templated text) plus the
 original columns, and an iterator that yields seeded, shuffled batches epoch after epoch.
 :func:`peek` reads only a few raw rows and checks the columns, without a tokenizer or model: ``r1train
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from r1train.config import DataConfig
-from r1train.data import tasks, templates
+from r1train.data import code_rows, tasks, templates
 from r1train.errors import UserError
 
 
@@ -140,7 +143,8 @@ def check_columns(rows: list[dict[str, Any]], cfg: DataConfig, where: str) -> No
 
 
 def peek(cfg: DataConfig, n: int = 4) -> list[dict[str, Any]]:
-    """The first ``n`` raw rows of the training source, its columns checked (and the held-out split's).
+    """The first ``n`` rows of the training source (through ``data.adapter``), its columns checked (and
+    the held-out split's).
 
     Needs no model or tokenizer: a synthetic task draws ``n`` rows, a hub dataset is streamed (read from
     the local cache under ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``; an unreachable hub is one sentence
@@ -151,12 +155,17 @@ def peek(cfg: DataConfig, n: int = 4) -> list[dict[str, Any]]:
     if kind == "synthetic":
         train, _ = tasks.generate(rest, {**cfg.task, "train_size": n, "eval_size": n}, seed=0)
         return train
-    rows = _first_rows(cfg.source, cfg.split, n)
+    rows = _adapted(cfg, _first_rows(cfg.source, cfg.split, n))  # the columns training sees
     check_columns(rows, cfg, f"data.source {cfg.source!r}")
     if cfg.eval_split:
         held = _first_rows(cfg.eval_split, "test", n) if ":" in cfg.eval_split else _first_rows(cfg.source, cfg.eval_split, n)
-        check_columns(held, cfg, f"data.eval_split {cfg.eval_split!r}")
+        check_columns(_adapted(cfg, held), cfg, f"data.eval_split {cfg.eval_split!r}")
     return rows
+
+
+def _adapted(cfg: DataConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as training reads them: through ``data.adapter`` when the recipe names one (it adds the columns)."""
+    return code_rows.apply(cfg.adapter, rows) if cfg.adapter else rows
 
 
 def _first_rows(source: str, split: str, n: int) -> list[dict[str, Any]]:
@@ -203,10 +212,11 @@ def load_prompts(cfg: DataConfig, tokenizer: Any, seed: int) -> PromptSet:
         columns = ("question", "answer")  # a synthetic task's own columns
     else:
         columns = (cfg.prompt_column, cfg.answer_column)
-        train = read_rows(cfg.source, cfg.split)
+        train = code_rows.apply(cfg.adapter, read_rows(cfg.source, cfg.split))
         check_columns(train, cfg, f"data.source {cfg.source!r}")
         held = []
         if cfg.eval_split:
             held = read_rows(cfg.eval_split, "test") if ":" in cfg.eval_split else read_rows(cfg.source, cfg.eval_split)
+            held = code_rows.apply(cfg.adapter, held)
             check_columns(held, cfg, f"data.eval_split {cfg.eval_split!r}")
     return PromptSet(apply_template(train, cfg, tokenizer, *columns), apply_template(held, cfg, tokenizer, *columns))

@@ -6,7 +6,9 @@ A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with a
 ``answer`` (more columns are allowed, e.g. ``level``).
 
 Tasks: ``chain`` (the pocket lab's task: a chain of one-digit operations), ``sum``, ``addition``, ``multiplication``,
-``copy`` (smoke tests) and ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
+``copy`` (smoke tests), ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward) and
+``function`` (the pocket code task: write ``f`` from input/output examples; verified by running it,
+``code.pass_rate`` on its ``tests`` column).
 """
 
 from __future__ import annotations
@@ -118,6 +120,36 @@ def countdown(rng: random.Random, count: int = 4, min_count: int = 3, max_number
         "tags and return the final equation in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>."
     )
     return {"question": question, "answer": expr, "nums": nums, "target": value, "solution": expr, "level": n}
+
+
+FUNCTION_OPS = {"+": lambda x, k: x + k, "*": lambda x, k: x * k, "-": lambda x, k: x - k}
+
+
+def function_program(op: str, k: int) -> str:
+    """The one-line program of a ``function`` row: ``f=lambda x:x+3``."""
+    return f"f=lambda x:x{op}{k}"
+
+
+@register("function")
+def function(rng: random.Random, shown: int = 3, hidden: int = 3, ops: str = "+*", max_k: int = 9) -> dict[str, Any]:
+    """Write ``f`` from examples: ``f(2)=5 f(7)=10 f(4)=7`` -> a fenced ``f=lambda x:x+3``; level = which op.
+
+    ``f`` is ``x <op> k`` with ``op`` one of ``ops`` and ``2 <= k <= max_k``; the question shows ``shown``
+    one-digit inputs, and the row's ``tests`` (call cases of ``f``, the sandbox's format) hold those and
+    ``hidden`` inputs from 10 to 29 that the question does not show, so copying the examples into a
+    lookup table does not pass. The ``answer`` is the program in a fenced block on its own lines (the
+    code rewards read the last fenced block), e.g. ``"\n```python\nf=lambda x:x+3\n```\n"``.
+    """
+    if not ops or any(op not in FUNCTION_OPS for op in ops) or not 2 <= max_k <= 9 or not 1 <= shown <= 9 or hidden < 0:
+        raise UserError(f"function task: need ops from {''.join(FUNCTION_OPS)}, 2 <= max_k <= 9, 1 <= shown <= 9, "
+                        "hidden >= 0; change data.task")
+    op, k = rng.choice(ops), rng.randint(2, max_k)
+    xs = rng.sample(range(1, 10), shown) + rng.sample(range(10, 30), hidden)
+    question = " ".join(f"f({x})={FUNCTION_OPS[op](x, k)}" for x in xs[:shown])
+    tests = [{"call": "f", "args": [x], "expected": FUNCTION_OPS[op](x, k)} for x in xs]
+    program = function_program(op, k)
+    return {"question": question, "answer": f"\n```python\n{program}\n```\n", "program": program, "tests": tests,
+            "level": ops.index(op) + 1}
 
 
 OPTION_KEYS = ("train_size", "eval_size")

@@ -52,8 +52,9 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
         return ModelSource(str(in_run))
     if p.is_dir():
         check_local(p, name)
-    if name.startswith((".", "/", "~")) and not p.exists():
-        raise UserError(f"model path {name!r} does not exist; give a local model directory or a hub id")
+    if not p.exists() and (name.startswith((".", "/", "~")) or not HUB_ID.fullmatch(name)):
+        raise UserError(f"model path {name!r} does not exist (nor is it a hub id, org/name); give a local model "
+                        "directory, a run directory or a hub id")
     if not p.exists() and HUB_ID.fullmatch(name):
         _check_reachable(name, cfg.revision)
     return ModelSource(name, cfg.revision)

@@ -11,7 +11,8 @@ from eval import benchmarks, pocket
 from r1train.errors import UserError
 from tests.helpers import write_jsonl
 
-EXPECTED = {"gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench", "countdown", "pocket"}
+EXPECTED = {"gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench", "countdown", "pocket",
+            "humaneval", "mbpp", "livecodebench"}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +23,7 @@ def test_every_card_registers_with_a_known_template_verifier_and_answer_kind():
     assert EXPECTED <= set(benchmarks.names())
     for name in benchmarks.names():
         b = benchmarks.get(name)
-        assert b.source.startswith(("hf:", "file:")), name
+        assert b.source.startswith(("hf:", "file:", "package:")), name
         assert b.template in templates.TEMPLATES, name
         assert b.extract in answers.ANSWER_KINDS, name
         assert b.max_new_tokens > 0

@@ -15,7 +15,11 @@ import pytest
 from eval import benchmarks
 from tests.hub import DATASETS
 
-HUB_CARDS = sorted(n for n in benchmarks.names() if benchmarks.get(n).source.startswith("hf:"))
+# Cards that read a hub dataset through its builder. LiveCodeBench's card reads raw files of its repo
+# (``data_files`` through ``hf://``), which the offline cache does not serve yet: it is tested from a local
+# file of the same shape (tests/eval/test_code_benchmarks.py).
+HUB_CARDS = sorted(n for n in benchmarks.names()
+                   if benchmarks.get(n).source.startswith("hf:") and not benchmarks.get(n).data_files)
 
 
 def _rows(bench: benchmarks.Benchmark) -> list[dict]:
