@@ -109,7 +109,7 @@ def cmd_train(recipe: str, overrides: list[str], verbose: bool = False) -> int:
 
     quiet_third_party(verbose)  # before vLLM, torch and transformers are imported
     from r1train.recipe import load_recipe
-    from r1train.train.trainer import Stopped, train
+    from r1train.train.run import Stopped, train
 
     cfg = load_recipe(recipe, overrides)
     try:

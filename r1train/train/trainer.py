@@ -1,21 +1,21 @@
-"""The GRPO training loop: rollout -> rewards -> advantages -> policy update -> weight sync -> log.
+"""The GRPO step: rollout -> rewards -> advantages -> policy update -> weight sync -> log.
 
-``train(cfg)`` is what ``r1train train RECIPE`` runs. Each stage is one named call and the loop reads
-like the data path in DESIGN.md; stage timings go to ``metrics.jsonl`` as ``time/<stage>``.
+:class:`Trainer` holds a run's state (model, engine, optimizer, data position, run directory) and
+``step()`` performs one pass of the data path. Each stage is one named call and the step reads like the
+data path in DESIGN.md; stage timings go to ``metrics.jsonl`` as ``time/<stage>``. The run around the
+steps (checkpoints, signals, the final model, before/after figures) is :mod:`r1train.train.run`, whose
+``train(cfg)`` is what ``r1train train RECIPE`` runs.
 Runs under ``accelerate launch`` too: each process takes its share of the step's prompts (whole groups),
 and the loss is normalised with counts summed over all processes.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import shutil
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from r1train.config import Config
 from r1train.data import templates
 from r1train.data.prompts import load_prompts, peek
 from r1train.errors import UserError
-from r1train.models import lora
 from r1train.models.load import load_model, load_tokenizer, resolve_source
 from r1train.models.logprobs import PolicyLogprobs, unwrap
 from r1train.recipe import Launch, resolve
@@ -37,21 +36,15 @@ from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
 from r1train.runtime.lock import RunLock
 from r1train.runtime.resume import find_resume_point
-from r1train.telemetry import console, plots, summary
+from r1train.telemetry import summary
 from r1train.telemetry.batch_metrics import batch_metrics, completion_records
-from r1train.telemetry.metrics import MetricsWriter, Progress
+from r1train.telemetry.metrics import MetricsWriter
 from r1train.telemetry.profile import StageTimer, peak_memory, reset_peak_memory
 from r1train.telemetry.tracking import Tracker
 from r1train.train import dynamic_sampling, optim, reference, scoring
 from r1train.train.ahead import Ahead, staleness_metrics, stamp
 from r1train.train.batch import Batch, loss_keep, micro_batches, token_budget
 from r1train.train.update import update_policy
-
-
-@dataclass
-class RunResult:
-    output_dir: Path
-    history: list[dict[str, Any]]
 
 
 def seed_everything(seed: int) -> None:
@@ -103,7 +96,6 @@ class Trainer:
         self.tracker: Tracker | None = None  # started by begin(): W&B writes under the output directory
         self.rewind(0)  # the data iterator, at the checkpoint's position
         self.add_special = not templates.get(cfg.data.template).special_tokens_in_text
-        self.stop_signal: str | None = None
         self.engine_version = self.state.step  # the policy version the engine holds (set by every sync)
         self.ahead = Ahead(self, cfg.rollout.max_staleness) if cfg.rollout.max_staleness else None  # train/ahead.py
 
@@ -346,120 +338,12 @@ class Trainer:
         state, tok = self.state, self.tokenizer
         return checkpoint.save_distributed(self.out, acc, self.policy, self.optimizer, self.scheduler, state, keep, tok)
 
-    def save_final(self) -> Path:
-        """``model/`` with the tokenizer, written beside it first and renamed in whole (a crash leaves no
-        half model); a ``model/`` already there (the run was extended) moves to ``model.old-<timestamp>``."""
-        target = self.out / "model"
-        full = checkpoint.full_weights(self.accelerator, self.policy)  # FSDP2 / ZeRO-3: gathered; else None
-        if self.accelerator.is_main_process:
-            model = unwrap(self.accelerator.unwrap_model(self.policy))
-            tmp = self.out / f".tmp-model-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            if full is None:
-                lora.save_policy(model, tmp, self.tokenizer)  # merged model (+ target/adapter with LoRA)
-            else:
-                model.save_pretrained(tmp, state_dict=full)
-                self.tokenizer.save_pretrained(tmp)
-            if target.exists():
-                target.rename(self.out / f"model.old-{time.strftime('%Y%m%d-%H%M%S')}")
-            tmp.rename(target)
-            if self.tracker is not None:
-                self.tracker.log_model(target)
-        self.accelerator.wait_for_everyone()
-        return target
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.stop_signal is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self.stop_signal = name
-        print(f"\nr1train: {name} received; finishing step {self.step_index + 1}, then saving a checkpoint", flush=True)
-
     def held_out(self) -> dict[str, Any] | None:
         """Accuracy, length, think and reflection rate of the current policy on the held-out problems."""
         rows = self.prompts.held_out[: self.cfg.train.eval_size]
         if not rows or not self.accelerator.is_main_process:
             return None
         return summary.evaluate_held_out(self.engine, self.tokenizer, rows, self.cfg, self.reward_fns[0])
-
-    def before_training(self) -> dict[str, Any] | None:
-        """The held-out figures before any update (saved, so a resumed run compares with the real start)."""
-        path = self.out / "held_out_before.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        before = self.held_out() if self.step_index == 0 else None
-        if before is not None:
-            path.write_text(json.dumps(before, default=str))
-        return before
-
-    def after_training(self, before: dict[str, Any] | None, wall_s: float) -> None:
-        """summary.json and the before/after table, and curves.png from metrics.jsonl."""
-        if not self.accelerator.is_main_process:
-            return
-        if before is not None:
-            after = self.held_out()
-            if after is not None:
-                print(summary.write_summary(self.out, before, after, self.step_index, wall_s))
-        plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
-
-    def run(self) -> RunResult:
-        """Train to ``train.steps``, save the final model; the directory's lock is released however it ends."""
-        try:
-            return self._run()
-        finally:
-            self.close()
-
-    def _run(self) -> RunResult:
-        cfg = self.cfg
-        t0 = time.perf_counter()
-        self.begin()
-        first_step = self.step_index
-        main = self.accelerator.is_main_process
-        if main:  # what runs, before the first step (a log file says so even if the run dies)
-            acc, p = self.accelerator, self.prompts
-            print(console.banner(cfg, self.out, unwrap(self.policy), self.engine, len(p.train), len(p.held_out),
-                                 acc.num_processes, acc.device.type, self.step_index), flush=True)
-        before = self.before_training()
-        progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and main, cfg.logging.log_every)
-        watch = console.RunWatch(samples=cfg.rollout.prompts_per_step * cfg.rollout.num_generations)
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            while self.step_index < cfg.train.steps:
-                row = self.step()
-                progress.update(row.get("reward"), row.get("length/mean"))  # None (all unverifiable) shows as -
-                if main:
-                    watch.check(row)
-                save_every = cfg.train.save_every
-                if self.stop_signal or (save_every > 0 and self.step_index % save_every == 0):
-                    self.settle()  # async: nothing in flight, the data position at the next batch
-                    path = self.save_checkpoint()
-                    if self.accelerator.is_main_process:  # people would rather look than read
-                        plots.write_curves(self.out / "metrics.jsonl", self.out / "curves.png")
-                    if self.stop_signal:
-                        raise Stopped(self.stop_signal, self.step_index, path)
-        finally:
-            progress.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        self.settle()  # and the engine on the final weights for the held-out figures
-        if self.step_index > first_step or not (self.out / "model").exists():  # a finished run's model stays
-            self.save_final()
-        self.after_training(before, time.perf_counter() - t0)
-        if self.tracker is not None:
-            self.tracker.finish()
-        self.engine.close()
-        return RunResult(self.out, self.writer.history)
-
-
-class Stopped(UserError):
-    """The run was asked to stop by a signal; a checkpoint was written."""
-
-    def __init__(self, signal_name: str, step: int, path: Path | None) -> None:
-        super().__init__(
-            f"stopped by {signal_name} after step {step}; checkpoint {path} is saved; resume with the same command "
-            "and train.resume=auto"
-        )
-
 
 _POOLS: dict[str, ThreadPoolExecutor] = {}
 
@@ -469,8 +353,3 @@ def _background(name: str) -> ThreadPoolExecutor:
     if name not in _POOLS:
         _POOLS[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
     return _POOLS[name]
-
-
-def train(cfg: Config) -> RunResult:
-    """Train the policy described by ``cfg``; returns the output directory and the metrics history."""
-    return Trainer(cfg).run()

@@ -107,7 +107,7 @@ def _make_data_file(path: Path, cwd: Path) -> None:
 def test_recipe_runs_one_step_through_its_hub_ids(
     path: Path, tmp_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from r1train.train.trainer import train
+    from r1train.train.run import train
 
     original = load_recipe(path)
     if original.data.source.startswith("file:"):
@@ -136,6 +136,7 @@ def test_a_recipe_runs_one_step_with_its_own_vllm_engine_from_the_hub_cache(
     tmp_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The engine as shipped (vLLM, its CPU build here) loads the recipe's hub id from the cache itself."""
+    from r1train.train.run import run
     from r1train.train.trainer import Trainer
 
     path = ROOT / "recipes" / "gsm8k-qwen2.5-0.5b-lora.yaml"  # vLLM + LoRA: merged weights pushed to vLLM
@@ -143,7 +144,7 @@ def test_a_recipe_runs_one_step_with_its_own_vllm_engine_from_the_hub_cache(
     overrides = [o for o in _one_step_overrides(path, tmp_path) if not o.startswith("rollout.engine=")]
     trainer = Trainer(load_recipe(path, overrides))
     assert type(trainer.engine).__name__ == "VLLMEngine"  # not the hf fallback
-    result = trainer.run()
+    result = run(trainer)
     assert [row["step"] for row in result.history] == [1]
     assert (result.output_dir / "model" / "adapter" / "adapter_config.json").is_file()
 

@@ -17,7 +17,7 @@ import yaml
 from r1train.errors import UserError
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
-from r1train.train.trainer import train
+from r1train.train.run import train
 from tests.helpers import REWARDS_FILE
 
 

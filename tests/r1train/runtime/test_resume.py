@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from r1train.errors import UserError
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
-from r1train.train.trainer import train
+from r1train.train.run import train
 from tests.helpers import REWARDS_FILE
 
 HERE = Path(__file__).parent

@@ -22,7 +22,7 @@ from r1train.errors import UserError
 from r1train.models.load import load_tokenizer, resolve_source
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
-from r1train.train.trainer import train
+from r1train.train.run import train
 from tests.helpers import REPO, REWARDS_FILE, write_jsonl
 
 

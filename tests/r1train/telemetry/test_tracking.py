@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from r1train.recipe import build_config
-from r1train.train.trainer import train
+from r1train.train.run import train
 from tests.helpers import REWARDS_FILE, wandb_log
 
 HERE = Path(__file__).parent

@@ -20,7 +20,7 @@ import yaml
 
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
-from r1train.train.trainer import train
+from r1train.train.run import train
 from tests.helpers import REWARDS_FILE
 
 REPO = Path(__file__).resolve().parents[3]

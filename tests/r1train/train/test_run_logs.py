@@ -13,6 +13,7 @@ import pytest
 
 from r1train.errors import UserError
 from r1train.recipe import build_config
+from r1train.train.run import run
 from r1train.train.trainer import Trainer
 from tests.helpers import REWARDS_FILE
 
@@ -55,7 +56,7 @@ def seconds(clock: str) -> int:
 
 def test_without_a_terminal_the_run_prints_a_banner_and_plain_lines(tmp_path: Path, capsys) -> None:
     cfg = build_config(recipe(tmp_path, logging={"log_every": 2}), "test")
-    Trainer(cfg).run()
+    run(Trainer(cfg))
     out = capsys.readouterr().out.splitlines()  # pytest's capture is not a terminal, as under Slurm
     banner = [ln for ln in out if ln.startswith("r1train: ")]
     assert banner[0].startswith("r1train: model      tiny:1m (") and "float32, full fine-tuning" in banner[0]
@@ -79,7 +80,7 @@ def test_without_a_terminal_the_run_prints_a_banner_and_plain_lines(tmp_path: Pa
 def test_a_reward_that_never_scores_is_a_loud_warning(tmp_path: Path, capsys) -> None:
     rewards = [{"name": f"{REWARDS_FILE}:broken", "on_error": "none"}]
     cfg = build_config(recipe(tmp_path, rewards=rewards, train={"steps": 1}), "test")
-    Trainer(cfg).run()
+    run(Trainer(cfg))
     captured = capsys.readouterr()
     warnings = [ln for ln in captured.err.splitlines() if ln.startswith("r1train: WARNING:")]
     # 2 prompts x 2 samples: all 4 completions unscored, the call failed once
@@ -94,7 +95,7 @@ def test_a_reward_that_never_scores_is_a_loud_warning(tmp_path: Path, capsys) ->
 
 def test_groups_without_signal_for_three_steps_are_a_loud_warning(tmp_path: Path, capsys) -> None:
     cfg = build_config(recipe(tmp_path, rewards=[{"name": f"{REWARDS_FILE}:zero"}], train={"steps": 4}), "test")
-    Trainer(cfg).run()
+    run(Trainer(cfg))
     warnings = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("r1train: WARNING:")]
     # flat at steps 1, 2, 3, 4: one warning when the streak reaches 3 steps, none again while it goes on
     assert len(warnings) == 1, warnings
