@@ -6,7 +6,7 @@ A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with a
 ``answer`` (more columns are allowed, e.g. ``level``).
 
 Tasks: ``chain`` (the pocket lab's task: a chain of one-digit operations), ``sum``, ``addition``, ``multiplication``,
-``copy`` (smoke tests) and ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
+``copy`` (smoke tests), ``calc`` (the pocket tool lab's: products a calculator call answers) and ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward).
 """
 
 from __future__ import annotations
@@ -118,6 +118,26 @@ def countdown(rng: random.Random, count: int = 4, min_count: int = 3, max_number
         "tags and return the final equation in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>."
     )
     return {"question": question, "answer": expr, "nums": nums, "target": value, "solution": expr, "level": n}
+
+
+@register("calc")
+def calc(rng: random.Random, digits: int = 3, min_terms: int = 2, terms: int = 2, ops: str = "*") -> dict[str, Any]:
+    """``347*285``: ``min_terms`` to ``terms`` numbers of ``digits`` digits joined by operators from ``ops``
+    (Python precedence); level = how many numbers. The pocket tool lab's task: a product of two 3-digit
+    numbers is out of a tiny model's reach in one pass, but one calculator call (``<calc>347*285</calc>``,
+    ``corpus.calc_work``) is a copy of the question, and the answer a copy of the tool's output."""
+    if not 1 <= min_terms <= terms or not ops or set(ops) - set("+-*"):
+        raise UserError(f"calc task: need 1 <= min_terms ({min_terms}) <= terms ({terms}) and ops from '+-*'; change data.task")
+    n = rng.randint(min_terms, terms)
+    nums = [str(rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1)) for _ in range(n)]
+    question = nums[0] + "".join(rng.choice(ops) + x for x in nums[1:])
+    value = 0
+    for term in question.replace("-", "+-").split("+"):  # sums of products, no eval
+        product = 1
+        for factor in term.split("*"):
+            product *= -int(factor[1:]) if factor.startswith("-") else int(factor)
+        value += product
+    return {"question": question, "answer": str(value), "level": n}
 
 
 OPTION_KEYS = ("train_size", "eval_size")

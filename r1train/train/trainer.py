@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from r1train import grpo
+from r1train import envs, grpo
 from r1train.config import Config
 from r1train.data import templates
 from r1train.data.prompts import load_prompts
@@ -66,6 +66,7 @@ class Trainer:
         self.cfg = cfg
         seed_everything(cfg.train.seed)
         self.resume_from = find_resume_point(cfg)
+        self.env = envs.load(cfg.env)  # single_turn: generate() goes straight to the engine, as before
         main = self.accelerator.is_main_process
         self.out = outputs.prepare(cfg, resuming=self.resume_from is not None) if main else Path(cfg.train.output_dir)
         self.source = resolve_source(cfg.model)
@@ -123,7 +124,7 @@ class Trainer:
                 f"a prompt has {too_long} tokens, more than data.max_prompt_tokens={self.cfg.data.max_prompt_tokens}; "
                 "raise it or shorten the prompts"
             )
-        return self.engine.generate(prompt_ids, self.sampling(len(rows)))
+        return envs.generate(self.engine, self.tokenizer, rows, prompt_ids, self.sampling(len(rows)), self.env)
 
     def sampling(self, n_prompts: int) -> Any:
         """Seeds derived from (train seed, batch number[, global prompt index]): the same after a resume;
