@@ -163,16 +163,15 @@ def _answer(ep: Episode, step: Step, seconds: float, tokenizer: Any, budget: int
         ep.done = ep.truncated = True
         return
     obs = tokenizer(step.observation, add_special_tokens=False)["input_ids"] if step.observation else []
-    room = budget - len(ep.ids)
-    if len(obs) >= room:  # no room left to answer after the observation
+    if len(obs) >= budget - len(ep.ids):  # no room to answer after it: the episode ends without it
         ep.done = ep.truncated = True
         ep.finish = "length"
-        obs = obs[:room]
+        return
     ep.ids += obs
     ep.mask += [0] * len(obs)
     if ep.logprobs is not None:
         ep.logprobs += [0.0] * len(obs)
-    ep.text.append(tokenizer.decode(obs, skip_special_tokens=False) if ep.done else step.observation)
+    ep.text.append(step.observation)
 
 
 def _round(first: Sampling, live: list[Episode], k: int, room: int) -> Sampling:

@@ -26,10 +26,22 @@ from r1train.envs.tools import TOOLS, ToolError, make_format
 class ToolEnv:
     """One episode with its own tool instances (a python tool's state lives and dies with it)."""
 
-    def __init__(self, row: dict[str, Any], tools: list[str] | None = None, format: str = "hermes", **limits: Any) -> None:
+    def __init__(
+        self,
+        row: dict[str, Any],
+        tools: list[str] | None = None,
+        format: str = "hermes",
+        timeout_s: float = 5.0,  # python: wall time of one call
+        memory_mb: int = 512,  # python: memory of one call
+        max_output_chars: int = 1000,  # python: output shown per call (more is cut)
+        max_calls: int = 8,  # python: calls per episode
+        episode_timeout_s: float = 30.0,  # python: tool time per episode
+    ) -> None:
         names = list(tools or ["calculator"])
         self.format = make_format(format, names)
         self.stop = self.format.stop
+        limits = dict(timeout_s=timeout_s, memory_mb=memory_mb, max_output_chars=max_output_chars,
+                      max_calls=max_calls, episode_timeout_s=episode_timeout_s)
         self.tools = {name: TOOLS[name](**limits) for name in names}
         self.row = row
 

@@ -112,7 +112,7 @@ class Calculator:
     """Exact arithmetic, no state."""
 
     def __init__(self, **limits: Any) -> None:
-        pass
+        """The python tool's limits do not apply: arithmetic is bounded by :data:`MAX_DIGITS`."""
 
     def __call__(self, arguments: dict[str, Any]) -> str:
         return calculate(str(arguments.get("expression", "")))
@@ -149,7 +149,6 @@ class PythonInterpreter:
         max_output_chars: int = 1000,
         max_calls: int = 8,
         episode_timeout_s: float = 30.0,
-        **_other: Any,
     ) -> None:
         self.timeout_s, self.memory_mb, self.max_output_chars = timeout_s, memory_mb, max_output_chars
         self.max_calls, self.episode_timeout_s = max_calls, episode_timeout_s
