@@ -9,11 +9,18 @@ STAMP := $(VENV)/.r1train-installed
 # CUDA machines get the regular vLLM build; everything else the CPU build (which pins torch 2.13.0).
 HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: demo test install system-deps clean-venv
+.PHONY: demo pocket-tools test install system-deps clean-venv
 
 # Each demo run gets its own output directory, so running it again never touches an earlier run.
 demo: install
 	$(VENV)/bin/r1train train recipes/pocket-zero.yaml train.output_dir=runs/pocket-zero-$$(date +%Y%m%d-%H%M%S) $(ARGS)
+
+# The pocket tool lab: pretrain a base that rarely calls the calculator, then GRPO it with the tool.
+# summary.json (accuracy and tool-call rate before/after, turns, wall time) and curves.png land in $$RUN/rl.
+pocket-tools: install
+	RUN=runs/pocket-tools-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml train.output_dir=$$RUN/base && \
+	$(VENV)/bin/r1train train recipes/pocket-tools.yaml model.name_or_path=$$RUN/base/model train.output_dir=$$RUN/rl $(ARGS)
 
 test: install
 	$(VENV)/bin/ruff check .
