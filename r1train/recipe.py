@@ -318,6 +318,9 @@ def resolve(cfg: Config, launch: Launch | None = None, where: str = "the recipe"
 
     launch = launch or Launch.from_env()
     validate(cfg, where)
+    from r1train import envs
+
+    envs.load(cfg.env)  # a known environment whose args fit (r1train check catches a bad env section)
     r, a, t = cfg.rollout, cfg.algorithm, cfg.train
     if r.prompts_per_step % launch.processes:
         raise UserError(

@@ -183,3 +183,16 @@ def test_environments_load_by_name_module_or_file(tmp_path: Any) -> None:
         envs.load(EnvConfig(name="tools", args={"tool": ["python"]}))
     with pytest.raises(UserError, match="max_turns"):
         envs.load(EnvConfig(name="tools", max_turns=0))
+
+
+def test_the_readme_environment_runs_as_written() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    code = re.search(r"# my_env.py\n(.*?)```", readme, re.S).group(1)
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    env = envs.load(EnvConfig(name="shout")).start({"question": "q"})
+    assert env.step("hi <shout>hey</shout>") == Step(observation="<echo>HEY</echo>", calls=1)
+    assert env.step("bye").done
