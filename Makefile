@@ -21,7 +21,10 @@ pocket-tools: install
 	RUN=runs/pocket-tools-$$(date +%Y%m%d-%H%M%S); \
 	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml train.output_dir=$$RUN/base-a && \
 	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml model.name_or_path=$$RUN/base-a/model corpus.size=16000 \
-	  corpus.think_fraction=0.8 corpus.think_start_fraction=0.05 train.seed=1 train.warmup_steps=20 train.output_dir=$$RUN/base && \
+	  corpus.think_fraction=0.8 corpus.think_start_fraction=0.05 train.seed=1 train.warmup_steps=20 train.output_dir=$$RUN/base-b && \
+	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml model.name_or_path=$$RUN/base-b/model corpus.size=12800 \
+	  corpus.think_fraction=0.8 corpus.think_start_fraction=0.05 'corpus.options={digits: 2, min_terms: 2, terms: 2}' \
+	  train.seed=2 train.warmup_steps=20 eval.size=0 train.output_dir=$$RUN/base && \
 	$(VENV)/bin/r1train train recipes/pocket-tools.yaml model.name_or_path=$$RUN/base/model train.output_dir=$$RUN/rl $(ARGS)
 
 test: install
