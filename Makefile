@@ -13,11 +13,23 @@ HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev
 LOCK := requirements/$(if $(HAS_CUDA),cuda,cpu).lock
 PIN := -c $(LOCK)
 
-.PHONY: demo test install lock system-deps clean-venv
+.PHONY: demo pocket-tools test install lock system-deps clean-venv
 
 # Each demo run gets its own output directory, so running it again never touches an earlier run.
 demo: install
 	$(VENV)/bin/r1train train recipes/pocket-zero.yaml train.output_dir=runs/pocket-zero-$$(date +%Y%m%d-%H%M%S) $(ARGS)
+
+# The pocket tool lab: pretrain a base that rarely calls the calculator, then GRPO it with the tool.
+# summary.json (accuracy and tool-call rate before/after, turns, wall time) and curves.png land in $$RUN/rl.
+pocket-tools: install
+	RUN=runs/pocket-tools-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml train.output_dir=$$RUN/base-a && \
+	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml model.name_or_path=$$RUN/base-a/model corpus.size=16000 \
+	  corpus.think_fraction=0.8 corpus.think_start_fraction=0.05 train.seed=1 train.warmup_steps=20 train.output_dir=$$RUN/base-b && \
+	$(VENV)/bin/r1train pretrain recipes/pocket-tools-base.yaml model.name_or_path=$$RUN/base-b/model corpus.size=12800 \
+	  corpus.think_fraction=0.8 corpus.think_start_fraction=0.05 'corpus.options={digits: 2, min_terms: 2, terms: 2}' \
+	  train.seed=2 train.warmup_steps=20 eval.size=0 train.output_dir=$$RUN/base && \
+	$(VENV)/bin/r1train train recipes/pocket-tools.yaml model.name_or_path=$$RUN/base/model train.output_dir=$$RUN/rl $(ARGS)
 
 test: install
 	$(VENV)/bin/ruff check .

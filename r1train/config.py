@@ -99,6 +99,16 @@ class RewardSpec:
 
 
 @dataclass(frozen=True)
+class EnvConfig:
+    """The episode each prompt starts (r1train/envs): single_turn (the default) or a multi-turn environment."""
+
+    name: str = "single_turn"  # registry name (single_turn | tools), module:Class, or path/file.py:Class
+    args: dict[str, Any] = field(default_factory=dict)  # the environment's options, e.g. {tools: [python]}
+    max_turns: int = 4  # policy turns per episode at most; rollout.max_new_tokens bounds the whole completion
+    workers: int = 8  # environment steps (tool calls) run at once
+
+
+@dataclass(frozen=True)
 class AlgorithmConfig:
     advantage: str = "grpo"  # grpo | rloo | reinforce_pp (registry in r1train/grpo/)
     advantage_scale: Literal["group", "batch", "none"] | None = None  # None: the estimator's own (r1train/grpo/advantages.py)
@@ -201,6 +211,7 @@ class Config:
     data: DataConfig = REQUIRED
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec(name="answer.exact")])
+    env: EnvConfig = field(default_factory=EnvConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

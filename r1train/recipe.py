@@ -336,6 +336,15 @@ def resolve(cfg: Config, launch: Launch | None = None, where: str = "the recipe"
 
     launch = launch or Launch.from_env()
     validate(cfg, where)
+    from r1train import envs
+
+    envs.load(cfg.env)  # a known environment whose args fit (r1train check catches a bad env section)
+    if cfg.env.name != "single_turn" and cfg.rollout.max_staleness > 0:
+        raise UserError(
+            f"env.name={cfg.env.name!r} (multi-turn episodes) with rollout.max_staleness="
+            f"{cfg.rollout.max_staleness} in {where}: generating ahead runs single-turn requests only; "
+            "set rollout.max_staleness=0 for tool use"
+        )
     r, a, t = cfg.rollout, cfg.algorithm, cfg.train
     if r.prompts_per_step % launch.processes:
         raise UserError(

@@ -11,7 +11,8 @@ What makes a good pocket task is a gap: every character of a written step must b
 the model can find by content, while the direct answer needs serial work a tiny model cannot do in one
 pass. The ``chain`` worker (the shipped base's task) has that gap; the others (``addition``, ``sum``,
 ``multiplication``) were tried first, and direct answers to them turned out as easy to learn as the work
-(README, "The pocket lab").
+(README, "The pocket lab"). The ``calc`` worker shows a calculator call instead of work (the pocket
+tool lab: ``<think><calc>347*285</calc><out>98895</out></think><answer>98895</answer>``).
 
 Use::
 
@@ -111,6 +112,16 @@ def function_work(row: dict[str, Any]) -> str:
     x, y = first[2:].split(")=")
     op, k = str(row["program"])[len("f=lambda x:x"):][0], str(row["program"])[len("f=lambda x:x") + 1:]
     return {"+": f"{y}-{x}={k}", "*": f"{y}/{x}={k}", "-": f"{x}-{y}={k}"}[op]
+
+
+@register("calc")
+def calc_work(row: dict[str, Any]) -> str:
+    """One calculator call and its output, in the ``tools`` environment's compact format.
+
+    ``"347*285"`` -> ``"<calc>347*285</calc><out>98895</out>"`` (answer 98895): a worked document
+    shows the tool in use; in RL the environment, not the model, writes the ``<out>…</out>`` part.
+    """
+    return f"<calc>{row['question']}</calc><out>{row['answer']}</out>"
 
 
 def completion_text(answer: str, work: str | None) -> str:

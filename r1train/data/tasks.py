@@ -6,8 +6,9 @@ A task is ``fn(rng: random.Random, **options) -> dict`` returning one row with a
 ``answer`` (more columns are allowed, e.g. ``level``).
 
 Tasks: ``chain`` (the pocket lab's task: a chain of one-digit operations), ``sum``, ``addition``, ``multiplication``,
-``copy`` (smoke tests), ``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward) and
-``function`` (the pocket code task: write ``f`` from input/output examples; verified by running it,
+``copy`` (smoke tests), ``calc`` (the pocket tool lab's: products a calculator call answers),
+``countdown`` (TinyZero's task; its verifier is the ``countdown.equation`` reward) and ``function``
+(the pocket code task: write ``f`` from input/output examples; verified by running it,
 ``code.pass_rate`` on its ``tests`` column).
 """
 
@@ -150,6 +151,26 @@ def function(rng: random.Random, shown: int = 3, hidden: int = 3, ops: str = "+*
     program = function_program(op, k)
     return {"question": question, "answer": f"\n```python\n{program}\n```\n", "program": program, "tests": tests,
             "level": ops.index(op) + 1}
+
+
+@register("calc")
+def calc(rng: random.Random, digits: int = 3, min_terms: int = 2, terms: int = 2, ops: str = "*") -> dict[str, Any]:
+    """``347*285``: ``min_terms`` to ``terms`` numbers of ``digits`` digits joined by operators from ``ops``
+    (Python precedence); level = how many numbers. The pocket tool lab's task: a product of two 3-digit
+    numbers is out of a tiny model's reach in one pass, but one calculator call (``<calc>347*285</calc>``,
+    ``corpus.calc_work``) is a copy of the question, and the answer a copy of the tool's output."""
+    if not 1 <= min_terms <= terms or not ops or set(ops) - set("+-*"):
+        raise UserError(f"calc task: need 1 <= min_terms ({min_terms}) <= terms ({terms}) and ops from '+-*'; change data.task")
+    n = rng.randint(min_terms, terms)
+    nums = [str(rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1)) for _ in range(n)]
+    question = nums[0] + "".join(rng.choice(ops) + x for x in nums[1:])
+    value = 0
+    for term in question.replace("-", "+-").split("+"):  # sums of products, no eval
+        product = 1
+        for factor in term.split("*"):
+            product *= -int(factor[1:]) if factor.startswith("-") else int(factor)
+        value += product
+    return {"question": question, "answer": str(value), "level": n}
 
 
 OPTION_KEYS = ("train_size", "eval_size")

@@ -2,7 +2,9 @@
 
 An engine turns tokenised prompts into completions. It returns, per sample, the prompt ids, completion
 ids, the sampler's per-token logprobs (``None`` where the engine cannot give them), why generation
-stopped, the decoded text, and the policy version that sampled it. Engines are registered by name (``vllm``, ``vllm-server``, ``hf``) and
+stopped, the decoded text, and the policy version that sampled it. A multi-turn rollout
+(:mod:`r1train.envs.loop`) also carries a loss mask that tells the policy's tokens from the observations
+between its turns. Engines are registered by name (``vllm``, ``vllm-server``, ``hf``) and
 built by :func:`r1train.rollout.make_engine`.
 """
 
@@ -45,6 +47,14 @@ class Rollout:
     prompt_index: int = 0  # which prompt of the request this answers
     extra: dict[str, Any] = field(default_factory=dict)
     policy_version: int = 0  # updates the weights that sampled it had seen (the trainer stamps it)
+    # 1 on policy tokens, 0 on observation tokens (tool output appended by an environment, r1train/envs);
+    # None: every completion token is the policy's (single turn)
+    loss_mask: list[int] | None = None
+
+    @property
+    def policy_tokens(self) -> int:
+        """Completion tokens the policy sampled (observations excluded): what length metrics count."""
+        return len(self.completion_ids) if self.loss_mask is None else sum(self.loss_mask)
 
     @property
     def truncated(self) -> bool:

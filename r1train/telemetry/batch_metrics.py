@@ -1,7 +1,7 @@
 """What one step's batch looks like, as metrics and as logged completions (pure functions of the batch).
 
-:func:`batch_metrics` gives the reward, length, reasoning and group statistics every ``metrics.jsonl``
-row carries; :func:`completion_records` the first few samples with their rewards and advantages, for
+:func:`batch_metrics` gives the reward, length (policy tokens), reasoning and group statistics every
+``metrics.jsonl`` row carries, and the ``tools/*`` metrics of multi-turn rollouts; :func:`completion_records` the first few samples with their rewards and advantages, for
 ``completions.jsonl`` and the W&B table. The trainer adds its own timings and update statistics.
 """
 
@@ -14,6 +14,7 @@ import torch
 
 from r1train.telemetry import reasoning
 from r1train.telemetry.metrics import mean
+from r1train.telemetry.tools import tool_metrics
 from r1train.train import scoring
 from r1train.train.batch import Batch
 
@@ -34,6 +35,7 @@ def batch_metrics(batch: Batch, group_size: int, first_reward: str, reflection_w
         "length/truncated": sum(r.truncated for r in batch.rollouts) / len(batch.rollouts),
         "frac_zero_std": zero_std,
         "advantage/abs_mean": float(batch.advantages.abs().mean()),
+        **tool_metrics(batch.rollouts),  # multi-turn only: tools/turns, calls, errors, time, truncated
     }
 
 

@@ -19,7 +19,8 @@ from typing import Any
 PANELS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("accuracy / reward", (("accuracy", "accuracy"), ("reward", "reward"))),
     ("mean response length (tokens)", (("length/mean", "length"),)),
-    ("think rate", (("reasoning/think_rate", "think rate"), ("reasoning/reflection_rate", "reflection rate"))),
+    ("think rate", (("reasoning/think_rate", "think rate"), ("reasoning/reflection_rate", "reflection rate"),
+                    ("tools/call_rate", "tool-call rate"))),  # multi-turn runs (r1train/envs) only
 )
 
 

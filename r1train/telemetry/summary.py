@@ -21,17 +21,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from r1train import envs
 from r1train.config import RewardSpec
 from r1train.data import templates
 from r1train.rollout.base import Sampling
 from r1train.telemetry import reasoning
+from r1train.telemetry.tools import held_out_tool_figures
 from r1train.train import scoring
 from r1train.train.scoring import RewardFunction
 
 if TYPE_CHECKING:
     from r1train.config import Config
+    from r1train.envs import EnvSpec
 
 SUMMARY_KEYS = ("accuracy", "length", "think_rate", "reflection_rate")
+TOOL_KEYS = ("tool_call_rate", "turns", "tool_errors")
 EVAL_SEED = 1234  # the same samples before and after (the policy differs, the random stream does not)
 
 
@@ -47,12 +51,14 @@ def evaluate(
     reward: RewardFunction | None = None,
     reflection_words: Sequence[str] = reasoning.DEFAULT_REFLECTION_WORDS,
     add_special_tokens: bool = True,
+    env: EnvSpec | None = None,
 ) -> dict[str, Any]:
     """Sample one completion per row (``prompt`` + ``prefix``) and measure it.
 
     ``reward`` is the correctness reward (default ``answer.exact``), called through the trainer's own
     reward stage (:func:`r1train.train.scoring.score`: its ``timeout_s``, ``on_error`` and output checks). ``prefix`` forces the completion's
-    start (e.g. ``"<think>"``); it counts as part of the completion. Returns ``accuracy``, ``length``
+    start (e.g. ``"<think>"``); it counts as part of the completion. With a multi-turn ``env`` each problem
+    is an episode (tools answer as in training) and ``tool_call_rate`` and ``turns`` are added. Returns ``accuracy``, ``length``
     (mean completion tokens), ``think_rate``, ``reflection_rate``, ``accuracy_by_level``, ``n``.
     """
     if not rows:
@@ -61,9 +67,12 @@ def evaluate(
         reward = scoring.load([RewardSpec(name="answer.exact")])[0]
     ids = [tokenizer(r["prompt"] + prefix, add_special_tokens=add_special_tokens)["input_ids"] for r in rows]
     sampling = Sampling(n=1, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, logprobs=False)
-    rollouts = engine.generate(ids, sampling)
+    if env is not None and env.multi_turn:
+        rollouts = envs.generate(engine, tokenizer, list(rows), ids, sampling, env)
+    else:
+        rollouts = engine.generate(ids, sampling)
     texts = [prefix + r.text for r in rollouts]
-    lengths = [len(r.completion_ids) + (1 if prefix else 0) for r in rollouts]
+    lengths = [r.policy_tokens + (1 if prefix else 0) for r in rollouts]
     columns = scoring.columns_for(list(rows), list(range(len(rows))), lengths)
     scores = scoring.score([reward], texts, columns).per_function[reward.name]
     m = reasoning.step_metrics(texts, lengths, scores, columns.get("level"), reflection_words)
@@ -78,6 +87,7 @@ def evaluate(
         "accuracy_direct": m["accuracy/direct"],
         "accuracy_by_level": by_level,
         "examples": texts[:3],
+        **held_out_tool_figures(rollouts),
     }
 
 
@@ -96,6 +106,7 @@ def evaluate_held_out(
         reward=reward,
         reflection_words=words,
         add_special_tokens=not templates.get(cfg.data.template).special_tokens_in_text,
+        env=envs.load(cfg.env),
     )
 
 
@@ -108,6 +119,10 @@ def write_summary(out_dir: str | Path, before: dict[str, Any], after: dict[str, 
         summary[f"{key}_after"] = after.get(key)
     summary["accuracy_by_level_before"] = before.get("accuracy_by_level", {})
     summary["accuracy_by_level_after"] = after.get("accuracy_by_level", {})
+    for key in TOOL_KEYS:  # multi-turn runs only
+        if key in before or key in after:
+            summary[f"{key}_before"] = before.get(key)
+            summary[f"{key}_after"] = after.get(key)
     for key in ("accuracy_think", "accuracy_direct", "examples"):
         summary[f"{key}_before"] = before.get(key)
         summary[f"{key}_after"] = after.get(key)
@@ -121,8 +136,10 @@ def format_table(before: dict[str, Any], after: dict[str, Any], steps: int, wall
     lines = [f"held-out problems: {before.get('n', 0)}   steps: {steps}   wall time: {wall_s:.0f} s",
              f"{'':<22}{'before':>10}{'after':>10}"]
     names = {"accuracy": "accuracy", "length": "mean length (tokens)", "think_rate": "think rate",
-             "reflection_rate": "reflection rate"}
+             "reflection_rate": "reflection rate", "tool_call_rate": "tool-call rate", "turns": "turns per episode"}
     for key, label in names.items():
+        if key in TOOL_KEYS and key not in before:
+            continue
         lines.append(f"{label:<22}{_fmt(before.get(key), key):>10}{_fmt(after.get(key), key):>10}")
     levels = sorted(set(before.get("accuracy_by_level", {})) | set(after.get("accuracy_by_level", {})))
     if len(levels) > 1:
@@ -136,6 +153,8 @@ def format_table(before: dict[str, Any], after: dict[str, Any], steps: int, wall
 def _fmt(value: Any, key: str) -> str:
     if value is None or value != value:  # None or NaN
         return "-"
+    if key == "turns":
+        return f"{value:.2f}"
     return f"{value:.1f}" if key == "length" else f"{100 * value:.1f}%"
 
 

@@ -5,7 +5,8 @@
 does this rollout belong to" once (:meth:`Batch.column`), instead of every stage indexing rows itself.
 
 A sequence is ``prompt_ids + completion_ids``, right-padded. ``completion_mask`` marks completion tokens
-(1) against prompt and padding (0). Micro-batches hold sequences of similar length (sorted by length),
+(1) against prompt and padding (0), and against the observations inside a multi-turn completion
+(``Rollout.loss_mask`` 0). Micro-batches hold sequences of similar length (sorted by length),
 so little compute is spent on padding.
 
 ``max_tokens`` also caps a micro-batch's padded size (rows x width), and the sorted batch is then cut
@@ -58,8 +59,8 @@ class Batch:
 
     @property
     def lengths(self) -> list[int]:
-        """Completion tokens per rollout."""
-        return [len(r.completion_ids) for r in self.rollouts]
+        """Policy tokens per rollout (a multi-turn rollout's observation tokens are not counted)."""
+        return [r.policy_tokens for r in self.rollouts]
 
 
 @dataclass
@@ -110,8 +111,8 @@ def collate(rollouts: list[Rollout], advantages: Tensor, index: list[int], pad_i
         p, c = len(r.prompt_ids), len(r.completion_ids)
         input_ids[row, : p + c] = torch.tensor(seqs[row])
         attention[row, : p + c] = 1
-        if keep[i]:
-            completion[row, p : p + c] = 1.0
+        if keep[i]:  # observation tokens (loss_mask 0) are context: no loss, no KL
+            completion[row, p : p + c] = 1.0 if r.loss_mask is None else torch.tensor(r.loss_mask, dtype=torch.float32)
         if r.logprobs is not None and c:
             sampler[row, p - 1 : p - 1 + c] = torch.tensor(r.logprobs[:c], dtype=torch.float32)
     return MicroBatch(input_ids, attention, completion, advantages[index].float(), sampler, index, has_sampler)

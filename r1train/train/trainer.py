@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from r1train import grpo
+from r1train import envs, grpo
 from r1train.config import Config
 from r1train.data import templates
 from r1train.data.prompts import load_prompts, peek
@@ -76,6 +76,7 @@ class Trainer:
         peek(cfg.data)  # a missing file or column fails now, not after the model has loaded
         seed_everything(cfg.train.seed)
         self.resume_from = find_resume_point(cfg, verbose=main)
+        self.env = envs.load(cfg.env)  # single_turn: generate() goes straight to the engine, as before
         self.continues = outputs.continues(cfg, self.resume_from)  # resumes a checkpoint of this directory
         self.out = outputs.check(cfg, resuming=self.continues)  # refuses; writes nothing
         self.source = resolve_source(cfg.model)
@@ -157,7 +158,10 @@ class Trainer:
         return rows[acc.process_index * share : (acc.process_index + 1) * share]
 
     def generate(self, rows: list[dict[str, Any]]) -> list[Rollout]:
-        return stamp(self.engine.generate(*self.request(rows)), self.engine_version)
+        """Rollouts of ``rows`` through the environment (single turn: one engine call), stamped with the
+        policy version the engine holds."""
+        rollouts = envs.generate(self.engine, self.tokenizer, rows, *self.request(rows), self.env)
+        return stamp(rollouts, self.engine_version)
 
     def request(self, rows: list[dict[str, Any]]) -> tuple[list[list[int]], Sampling]:
         """The prompt ids and sampling of a generate call for ``rows`` (the seed follows the batch number)."""

@@ -110,3 +110,9 @@ def test_a_recipe_that_is_not_utf8_is_one_sentence(tmp_path: Path) -> None:
     path.write_bytes("model: {name_or_path: tiny:1m}\n# d\xe9j\xe0\n".encode("latin-1"))
     with pytest.raises(UserError, match="is not UTF-8 text .*save it as UTF-8"):
         load_recipe(path)
+
+
+def test_multi_turn_episodes_do_not_generate_ahead() -> None:
+    cfg = build_config(recipe(env={"name": "tools", "args": {"tools": ["calculator"]}}, rollout={"max_staleness": 1}), "r")
+    with pytest.raises(UserError, match="multi-turn episodes.*set rollout.max_staleness=0"):
+        resolve(cfg, GPU)
