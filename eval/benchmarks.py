@@ -208,12 +208,15 @@ def _read_package(spec: str) -> list[dict[str, Any]]:
 
 def read_hub_files(repo: str, files: list[str], split: str) -> list[dict[str, Any]]:
     """Rows of JSON-lines files of a hub dataset repo, read with the ``json`` builder (for repos whose
-    own loading script ``datasets`` no longer runs, as LiveCodeBench's)."""
+    own loading script ``datasets`` no longer runs, as LiveCodeBench's); the files come through
+    ``huggingface_hub`` (its cache, so offline too when they were downloaded before)."""
     import datasets
+    from huggingface_hub import hf_hub_download
 
-    urls = [f"hf://datasets/{repo.partition(':')[0]}/{name}" for name in files]
-    try:
-        return datasets.load_dataset("json", data_files={split: urls}, split=split).to_list()
+    repo_id = repo.partition(":")[0]
+    try:  # each file through the hub client (offline: from its cache), then the json builder on local paths
+        paths = [hf_hub_download(repo_id, name, repo_type="dataset") for name in files]
+        return datasets.load_dataset("json", data_files={split: paths}, split=split).to_list()
     except Exception as exc:  # offline, unknown id or file: all user-fixable
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(f"files {', '.join(files)} of {repo!r} could not be loaded ({first})") from None

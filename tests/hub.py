@@ -23,6 +23,7 @@ temporary root before anything imports ``huggingface_hub``, and the ``hub_cache`
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -106,6 +107,15 @@ DATASETS: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {
 }
 
 
+# dataset repos read as raw files (a card's ``data_files``): repo -> {file name: rows, one JSON object a line}
+RAW_FILES: dict[str, dict[str, list[dict[str, Any]]]] = {
+    "livecodebench/code_generation_lite": {
+        name: [_code_example("livecodebench")] for name in ("test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
+                                                             "test5.jsonl")
+    },
+}
+
+
 def commit_of(repo_id: str) -> str:
     """A fixed 40-hex commit per repo, so paths are stable from run to run."""
     return hashlib.sha1(repo_id.encode()).hexdigest()
@@ -184,5 +194,11 @@ def build(root: Path) -> Path:
         snapshot = _store(hub / f"datasets--{repo_id.replace('/', '--')}", commit_of(repo_id),
                           _dataset_files(staging, repo_id, config, splits))
         _prepare(snapshot, repo_id, config, cache, staging)
+    for repo_id, named in RAW_FILES.items():
+        folder = staging / "raw" / repo_id.replace("/", "--")
+        folder.mkdir(parents=True)
+        for name, rows in named.items():
+            (folder / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+        _store(hub / f"datasets--{repo_id.replace('/', '--')}", commit_of(repo_id), folder)
     shutil.rmtree(staging)
     return root

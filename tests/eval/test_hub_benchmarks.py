@@ -13,17 +13,16 @@ from pathlib import Path
 import pytest
 
 from eval import benchmarks
-from tests.hub import DATASETS
+from tests.hub import DATASETS, RAW_FILES
 
-# Cards that read a hub dataset through its builder. LiveCodeBench's card reads raw files of its repo
-# (``data_files`` through ``hf://``), which the offline cache does not serve yet: it is tested from a local
-# file of the same shape (tests/eval/test_code_benchmarks.py).
-HUB_CARDS = sorted(n for n in benchmarks.names()
-                   if benchmarks.get(n).source.startswith("hf:") and not benchmarks.get(n).data_files)
+# Every card that reads the hub: through a dataset's builder, or (LiveCodeBench) raw files of its repo.
+HUB_CARDS = sorted(n for n in benchmarks.names() if benchmarks.get(n).source.startswith("hf:"))
 
 
 def _rows(bench: benchmarks.Benchmark) -> list[dict]:
     repo_id, _, config = bench.source.removeprefix("hf:").partition(":")
+    if bench.data_files:
+        return [row for name in bench.data_files for row in RAW_FILES[repo_id][name]]
     return DATASETS[(repo_id, config or None)][bench.split]
 
 
