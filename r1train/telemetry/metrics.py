@@ -69,7 +69,10 @@ def mean(values: list[float]) -> float:
 class Progress:
     """A rich progress bar showing step, reward, response length and ETA (quiet when disabled)."""
 
-    def __init__(self, total: int, start: int = 0, enabled: bool = True) -> None:
+    def __init__(
+        self, total: int, start: int = 0, enabled: bool = True, label: str = "train", fields: tuple[str, str] = ("reward", "len")
+    ) -> None:
+        """``label`` names the bar, ``fields`` the two numbers ``update`` shows (``r1train sft``: loss, tokens)."""
         self.enabled = enabled
         self.t0 = time.perf_counter()
         if not enabled:
@@ -78,10 +81,10 @@ class Progress:
         from rich.progress import Progress as RichProgress
 
         self.bar = RichProgress(
-            TextColumn("[bold]train"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("reward {task.fields[reward]}  len {task.fields[length]}"),
+            TextColumn(fields[0] + " {task.fields[reward]}  " + fields[1] + " {task.fields[length]}"),
             TimeRemainingColumn(),
         )
         self.task = self.bar.add_task("train", total=total, completed=start, reward="-", length="-")

@@ -360,7 +360,11 @@ class Trainer:
         progress = Progress(cfg.train.steps, self.step_index, cfg.logging.progress and self.accelerator.is_main_process)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
+            started = time.perf_counter()
             while self.step_index < cfg.train.steps:
+                if 0 < cfg.train.max_time_s <= time.perf_counter() - started:
+                    print(f"r1train: train.max_time_s={cfg.train.max_time_s:g} reached after step {self.step_index}")
+                    break
                 row = self.step()
                 progress.update(row.get("reward") or 0.0, row.get("length/mean") or 0.0)
                 save_every = cfg.train.save_every
