@@ -9,11 +9,16 @@ STAMP := $(VENV)/.r1train-installed
 # CUDA machines get the regular vLLM build; everything else the CPU build (which pins torch 2.13.0).
 HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: demo test install system-deps clean-venv
+.PHONY: demo pocket-r1 test install system-deps clean-venv
 
 # Each demo run gets its own output directory, so running it again never touches an earlier run.
 demo: install
 	$(VENV)/bin/r1train train recipes/pocket-zero.yaml train.output_dir=runs/pocket-zero-$$(date +%Y%m%d-%H%M%S) $(ARGS)
+
+# R1 beyond R1-Zero in the pocket lab: R1-Zero, cold start + RL, distillation vs RL on a smaller student
+# (r1train/bench/pocket_r1.py; every stage is a recipe under recipes/pocket-*.yaml); writes pipeline.json.
+pocket-r1: install
+	$(VENV)/bin/r1train bench pocket_r1 --out runs/pocket-r1-$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
 test: install
 	$(VENV)/bin/ruff check .
