@@ -51,15 +51,16 @@ STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("student-rl", "train", "pocket-student-rl.yaml", ("model.name_or_path={student}/model",)),
 )
 EVAL = "train.eval_size=32"
+SMALL_RL = ("rollout.prompts_per_step=4", "rollout.num_generations=4", EVAL)  # 16 samples a step, not 128
 SHORT: dict[str, tuple[str, ...]] = {
-    "zero": ("train.steps=8", EVAL),
-    "cold-data": ("sample.max_prompts=64", "sample.prompts_per_call=64"),
+    "zero": ("train.steps=6", *SMALL_RL),
+    "cold-data": ("sample.max_prompts=32", "sample.prompts_per_call=32"),
     "cold-sft": ("train.steps=12", EVAL),
-    "cold-rl": ("train.steps=8", EVAL),
+    "cold-rl": ("train.steps=6", *SMALL_RL),
     "student": ("corpus.size=4000", "eval.size=16", "train.log_every=50"),
-    "distill-data": ("sample.max_prompts=96", "sample.prompts_per_call=96"),
+    "distill-data": ("sample.max_prompts=48", "sample.prompts_per_call=48"),
     "distill-sft": ("train.steps=12", EVAL),
-    "student-rl": (EVAL,),
+    "student-rl": SMALL_RL,
 }
 WINDOW = 10  # steps in the trailing mean of the batch accuracy
 
