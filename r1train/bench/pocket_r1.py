@@ -51,7 +51,8 @@ STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("student-rl", "train", "pocket-student-rl.yaml", ("model.name_or_path={student}/model",)),
 )
 EVAL = "train.eval_size=32"
-SMALL_RL = ("rollout.prompts_per_step=4", "rollout.num_generations=4", EVAL)  # 16 samples a step, not 128
+# 16 samples a step, not 128, and a smaller step to match (at 3e-4 such small batches undid the cold start)
+SMALL_RL = ("rollout.prompts_per_step=4", "rollout.num_generations=4", "optim.lr=1.0e-4", EVAL)
 SHORT: dict[str, tuple[str, ...]] = {
     "zero": ("train.steps=6", *SMALL_RL),
     "cold-data": ("sample.max_prompts=32", "sample.prompts_per_call=32"),

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from r1train.bench.pocket_r1 import time_to, trailing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +24,7 @@ def test_steps_to_target_by_hand() -> None:
     assert time_to(rows, 0.7) == (None, None)
 
 
+@pytest.mark.timeout(3600)  # eight CLI runs; about 25 min at load 20 on 2 cores
 def test_the_shortened_pipeline_keeps_each_claims_direction(tmp_path: Path) -> None:
     out = tmp_path / "pocket-r1"
     cmd = [sys.executable, "-m", "r1train", "bench", "pocket_r1", "--short", "--engine", "hf", "--out", str(out)]
