@@ -7,7 +7,7 @@ into one run directory, and timed as a whole command (start-up and evaluations i
 2. Cold start: ``pocket-cold-sample.yaml`` (rejection-sample the base made to think), ``pocket-cold-sft.yaml``
    (SFT the base on the kept traces), ``pocket-cold-rl.yaml`` (the same RL from there).
 3. Distillation: ``pocket-student-base.yaml`` (pretrain a 270k-parameter student), ``pocket-distill-sample.yaml``
-   (rejection-sample the R1-Zero model), ``pocket-distill-sft.yaml`` (SFT the student on its traces), and
+   (rejection-sample the RL-trained teacher: the cold start + RL model, as R1-Distill was sampled from R1), ``pocket-distill-sft.yaml`` (SFT the student on its traces), and
    ``pocket-student-rl.yaml``: pure RL on the same student, its training loop given the whole wall time of
    the distillation's two commands (``train.max_time_s``; RL's own start-up and evaluations come on top).
 
@@ -45,7 +45,7 @@ STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("cold-sft", "sft", "pocket-cold-sft.yaml", ("data.source=file:{cold-data}/data.jsonl",)),
     ("cold-rl", "train", "pocket-cold-rl.yaml", ("model.name_or_path={cold-sft}/model",)),
     ("student", "pretrain", "pocket-student-base.yaml", ()),
-    ("distill-data", "sample", "pocket-distill-sample.yaml", ("model.name_or_path={zero}/model",)),
+    ("distill-data", "sample", "pocket-distill-sample.yaml", ("model.name_or_path={cold-rl}/model",)),
     ("distill-sft", "sft", "pocket-distill-sft.yaml",
      ("model.name_or_path={student}/model", "data.source=file:{distill-data}/data.jsonl")),
     ("student-rl", "train", "pocket-student-rl.yaml", ("model.name_or_path={student}/model",)),

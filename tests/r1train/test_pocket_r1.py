@@ -46,4 +46,4 @@ def test_the_shortened_pipeline_keeps_each_claims_direction(tmp_path: Path) -> N
     assert distilled["think_rate"] > student_rl["think_rate"], rows
     assert (out / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
     card = json.loads((out / "distill-data" / "card.json").read_text())
-    assert card["source_model"].endswith("zero/model") and card["kept"] > 0
+    assert card["source_model"].endswith("cold-rl/model") and card["kept"] > 0
