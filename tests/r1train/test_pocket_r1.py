@@ -41,9 +41,10 @@ def test_the_shortened_pipeline_keeps_each_claims_direction(tmp_path: Path) -> N
     assert cold["accuracy"] > base["accuracy"] + 0.1, rows
     # then RL for as many steps as R1-Zero had ends above R1-Zero
     assert cold_rl["steps"] == zero["steps"] and cold_rl["accuracy"] > zero["accuracy"], rows
-    # distillation: the student imitates the teacher's thinking; RL on the student alone does less with the time
-    assert distilled["think_rate"] > student["think_rate"] + 0.3, rows
+    # distillation: the student takes up the teacher's thinking; RL on the student alone does less with the time
     assert distilled["think_rate"] > student_rl["think_rate"], rows
+    assert distilled["accuracy"] >= student_rl["accuracy"], rows
+    assert student["steps"] == 0 and student_rl["steps"] > 0
     assert (out / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
     card = json.loads((out / "distill-data" / "card.json").read_text())
     assert card["source_model"].endswith("cold-rl/model") and card["kept"] > 0
