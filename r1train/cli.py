@@ -4,6 +4,8 @@ Sub-commands::
 
     r1train train RECIPE [section.key=value …]   train with GRPO (--verbose: third-party notices too)
     r1train check RECIPE [section.key=value …]   validate a recipe, its data and rewards, no model (--no-data)
+    r1train sft RECIPE [section.key=value …]     supervised fine-tuning (cold start, distillation)
+    r1train sample RECIPE [section.key=value …]  sample, verify and keep: a dataset for sft (rejection sampling)
     r1train recipes                              list the shipped recipes
     r1train rewards                              list the registered reward functions
     r1train eval MODEL -b gsm8k,math500 -k 8     evaluate on benchmarks (pass@1, pass@k, maj@k)
@@ -50,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for name, help_text in (("train", "train a policy with GRPO from a recipe"), ("check", "validate a recipe and print it resolved")):
+    for name, help_text in (("train", "train a policy with GRPO from a recipe"), ("check", "validate a recipe and print it resolved"),
+                            ("sft", "supervised fine-tuning from a recipe (cold start, distillation)"),
+                            ("sample", "sample N answers per prompt, verify them, keep some as an sft dataset")):
         p = sub.add_parser(name, help=help_text, description=help_text + ".")
         p.add_argument("recipe", help="path to a recipe YAML (see `r1train recipes`)")
         p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.steps=50 optim.lr=1e-5")
@@ -95,6 +99,9 @@ def cmd_check(recipe: str, overrides: list[str], read_data: bool = True) -> int:
     cfg = resolve(load_recipe(recipe, overrides), where=recipe)  # every check train runs before loading
     load(cfg.rewards)  # reward names resolve
     rows = peek(cfg.data) if read_data else None  # the source opens and has the columns the recipe names
+    kind = recipe_kind(recipe)
+    if kind != "train":
+        importlib.import_module(f"r1train.train.{kind}").check(cfg, recipe)  # sft / sample: their own section
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip())
     if rows is None:
         print(f"r1train: data {cfg.data.source} not read (--no-data)")
@@ -104,7 +111,15 @@ def cmd_check(recipe: str, overrides: list[str], read_data: bool = True) -> int:
     return 0
 
 
-def cmd_train(recipe: str, overrides: list[str], verbose: bool = False) -> int:
+def recipe_kind(recipe: str) -> str:
+    """``train``, or ``sft`` / ``sample`` for a recipe whose YAML has that section."""
+    from r1train.recipe import read_yaml
+
+    data = read_yaml(recipe)
+    return next((k for k in ("sft", "sample") if k in data), "train")
+
+
+def cmd_train(recipe: str, overrides: list[str], verbose: bool = False, command: str = "train") -> int:
     from r1train.telemetry.console import quiet_third_party
 
     quiet_third_party(verbose)  # before vLLM, torch and transformers are imported
@@ -112,12 +127,16 @@ def cmd_train(recipe: str, overrides: list[str], verbose: bool = False) -> int:
     from r1train.train.run import Stopped, train
 
     cfg = load_recipe(recipe, overrides)
+    if command != "train":
+        train = getattr(importlib.import_module(f"r1train.train.{command}"), command)  # sft.sft, sample.sample
     try:
         result = train(cfg)
     except Stopped as stop:
         print(f"r1train: {stop}", file=sys.stderr)
         return 143 if "SIGTERM" in str(stop) else 130
-    print(f"r1train: done; metrics, completions and the model are in {result.output_dir}")
+    what = {"train": "metrics, completions and the model", "sft": "metrics and the model",
+            "sample": "the dataset and its card"}[command]
+    print(f"r1train: done; {what} are in {result.output_dir}")
     return 0
 
 
@@ -201,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             return PASSTHROUGH[argv[0]](argv[1:])
         parser = build_parser()
         ns = parser.parse_args(argv)
-        if ns.command == "train":
-            return cmd_train(ns.recipe, ns.overrides, verbose=ns.verbose)
+        if ns.command in ("train", "sft", "sample"):
+            return cmd_train(ns.recipe, ns.overrides, verbose=ns.verbose, command=ns.command)
         if ns.command == "check":
             return cmd_check(ns.recipe, ns.overrides, read_data=not ns.no_data)
         if ns.command == "recipes":

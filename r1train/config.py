@@ -165,6 +165,7 @@ class TrainConfig:
     micro_batch_tokens: int | None = None  # padded tokens per micro-batch at most; None: 2048 on CPU, 0: no cap
     compile: bool = False  # torch.compile the decoder for training (first step slower; see r1train/models/logprobs.py)
     eval_size: int = 64  # held-out prompts for the before/after accuracy
+    max_time_s: float = 0.0  # stop (and save) after this many seconds of training in this launch; 0 = no limit
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,37 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class SftConfig:
+    """``r1train sft``: supervised fine-tuning on prompt/completion or chat ``messages`` rows (r1train/train/sft.py).
+
+    Steps, seed, output, checkpoints and resume come from ``train``; the learning rate from ``optim``."""
+
+    format: Literal["auto", "prompt_completion", "messages"] = "auto"  # auto: messages when the rows have that column
+    completion_column: str = "completion"  # prompt_completion: the target text (the prompt is data.prompt_column)
+    messages_column: str = "messages"  # messages: [{role, content}]; the loss is on the last assistant turn
+    batch_size: int = 32  # sequences per optimizer step (split into token-capped micro-batches)
+    max_tokens: int = 4096  # prompt + completion tokens of one example at most; longer ones are left out (counted)
+    held_out: int = 64  # the data's last N rows are kept out of training: held-out loss (and accuracy with an answer)
+    eval_source: str | None = None  # prompts for held-out accuracy instead, e.g. synthetic:chain (its held-out split)
+    eval_every: int = 0  # held-out loss every N steps too (0: before and after only)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """``r1train sample``: N = ``rollout.num_generations`` samples per prompt, scored by ``rewards``, filtered
+    into a dataset in ``train.output_dir`` (r1train/train/sample.py)."""
+
+    keep: Literal["correct", "shortest_correct", "first_k_correct", "threshold", "all"] = "correct"
+    k: int = 1  # first_k_correct: at most k per prompt
+    threshold: float = 1.0  # threshold: total (weighted) reward at least this
+    unique: bool = True  # identical kept completions of one prompt are kept once
+    prefix: str = ""  # forced start of every completion (e.g. "<think>"); part of the written completion
+    max_prompts: int = 0  # prompts of the training data to sample (in order), 0 = all
+    prompts_per_call: int = 64  # prompts per generate call; each call's results are saved (the resume unit)
+    format: Literal["jsonl", "parquet"] = "jsonl"
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = REQUIRED
     data: DataConfig = REQUIRED
@@ -217,6 +249,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sft: SftConfig = field(default_factory=SftConfig)  # used by `r1train sft` only
+    sample: SampleConfig = field(default_factory=SampleConfig)  # used by `r1train sample` only
     description: str = ""  # one line, shown by `r1train recipes`
 
     def to_dict(self) -> dict[str, Any]:

@@ -95,6 +95,13 @@ DATASETS: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {
     ("Jiayi-Pan/Countdown-Tasks-3to4", None): {
         "train": [{"target": 10 + n, "nums": [n, 5, 5]} for n in range(1, 4)]
     },
+    ("open-r1/OpenR1-Math-220k", "default"): {
+        "train": [{"problem": f"What is ${n}+{n}$?", "solution": f"${n}+{n}={2 * n}$", "answer": str(2 * n),
+                   "problem_type": "Algebra", "question_type": "math-word-problem", "source": "olympiads",
+                   "messages": [{"role": "user", "content": f"What is ${n}+{n}$?"},
+                                {"role": "assistant", "content": f"<think>{n}+{n}={2 * n}</think> $\\boxed{{{2 * n}}}$"}]}
+                  for n in range(1, 5)]
+    },
     # code sets: rows of each dataset's own shape, the ones its row adapter (r1train/data/code_rows.py) reads
     ("KodCode/KodCode-Light-RL-10K", None): {"train": [_code_example("kodcode")] * 4},
     ("agentica-org/DeepCoder-Preview-Dataset", "primeintellect"): {"train": [_code_example("deepcoder")] * 4},

@@ -23,6 +23,7 @@ CHARS = string.printable.replace("\x0b", "").replace("\x0c", "").replace("\r", "
 
 # hidden, intermediate, layers, heads, kv heads (head_dim 64 everywhere: supported by every vLLM backend)
 SIZES: dict[str, tuple[int, int, int, int, int]] = {
+    "300k": (64, 256, 4, 1, 1),  # the pocket lab's distillation student (recipes/pocket-student-base.yaml)
     "1m": (128, 512, 4, 2, 1),
     "3m": (256, 768, 4, 4, 2),
     "10m": (384, 1152, 6, 6, 2),

@@ -79,6 +79,13 @@ def commit(cfg: Config, resuming: bool = False) -> Path:
     return recipe
 
 
+def prepare(cfg: Config, resuming: bool = False) -> Path:
+    """:func:`check` then :func:`commit` at once, for entry points whose first write comes at start-up
+    (``r1train sft``, ``r1train sample``); returns the output directory."""
+    commit(cfg, resuming)
+    return Path(cfg.train.output_dir).expanduser()
+
+
 def move_aside(out: Path) -> Path:
     """Move everything in ``out`` but the lock file to a new ``<out>.old-<timestamp>`` beside it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -87,8 +87,10 @@ class Progress:
     """
 
     def __init__(self, total: int, start: int = 0, enabled: bool = True, log_every: int = 10,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, label: str = "train", fields: tuple[str, str] = ("reward", "len")) -> None:
+        """``label`` names the bar, ``fields`` the two numbers ``update`` shows (``r1train sft``: loss, tokens)."""
         self.enabled, self.total, self.start, self.step = enabled, total, start, start
+        self.label, self.fields = label, fields
         self.log_every = log_every
         self.stream = stream if stream is not None else sys.stdout
         self.t0 = time.perf_counter()
@@ -100,10 +102,10 @@ class Progress:
         from rich.progress import Progress as RichProgress
 
         self.bar = RichProgress(
-            TextColumn("[bold]train"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("reward {task.fields[reward]}  len {task.fields[length]}  {task.fields[rate]}  elapsed"),
+            TextColumn(fields[0] + " {task.fields[reward]}  " + fields[1] + " {task.fields[length]}  {task.fields[rate]}  elapsed"),
             TimeElapsedColumn(),
             TextColumn("ETA {task.fields[eta]}"),  # from s/step: rich's own estimate needs many samples
             console=Console(file=self.stream),
@@ -119,7 +121,8 @@ class Progress:
         """The plain line for the current step (``-`` for a reward or length that is missing)."""
         rate = self.seconds_per_step()
         elapsed = time.perf_counter() - self.t0
-        return (f"step {self.step}/{self.total}  reward {_fmt(reward, '.3f')}  len {_fmt(length, '.0f')}  "
+        first, second = self.fields
+        return (f"step {self.step}/{self.total}  {first} {_fmt(reward, '.3f')}  {second} {_fmt(length, '.0f')}  "
                 f"{rate:.2f} s/step  elapsed {clock(elapsed)}  ETA {clock(rate * (self.total - self.step))}")
 
     def update(self, reward: float | None, length: float | None) -> None:

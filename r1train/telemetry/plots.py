@@ -44,17 +44,20 @@ def series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]
     return steps, values
 
 
-def write_curves(metrics_path: str | Path, png_path: str | Path, title: str | None = None) -> Path:
-    """Draw the three panels from ``metrics_path`` into ``png_path``; returns the PNG's path."""
+Panels = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+def write_curves(metrics_path: str | Path, png_path: str | Path, title: str | None = None, panels: Panels = PANELS) -> Path:
+    """Draw ``panels`` (title, ((metric, legend), …)) from ``metrics_path`` into ``png_path``; returns the PNG's path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
     window = max(1, len(rows) // 15)
-    for ax, (label, keys) in zip(axes, PANELS, strict=True):
+    for ax, (label, keys) in zip(axes, panels, strict=True):
         for key, name in keys:
             steps, values = series(rows, key)
             if not steps or all(math.isnan(v) for v in values):

@@ -91,7 +91,11 @@ def _run(t: Trainer) -> RunResult:
     stop = _StopOnSignal(t)
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        started = time.perf_counter()
         while t.step_index < cfg.train.steps:
+            if 0 < cfg.train.max_time_s <= time.perf_counter() - started:  # a wall-time budget (pocket comparisons)
+                print(f"r1train: train.max_time_s={cfg.train.max_time_s:g} reached after step {t.step_index}")
+                break
             row = t.step()
             progress.update(row.get("reward"), row.get("length/mean"))  # None (all unverifiable) shows as -
             if main:

@@ -3,7 +3,10 @@ the model and the data are the recipe's (``Qwen/…``, ``hf:openai/gsm8k:main``�
 hub cache of :mod:`tests.hub` (tiny weights and a few rows under the real ids); only the step count,
 batch sizes, lengths and engine change (2 prompts x 2 samples x 4 new tokens, hf engine). A recipe whose
 data is a file made by a command in its header (MATH levels 3-5) gets that file by running that very
-command against the cache. The accelerate launch configs parse; every recipe header says how to launch it."""
+command against the cache; a pipeline stage whose model or data an earlier recipe makes (``runs/…``)
+gets tiny:1m and a local file of the same columns. ``sft`` recipes run one step of 2 examples and
+``sample`` recipes 2 prompts with tiny:1m and local rows. The accelerate launch configs parse; every
+recipe header says how to launch it."""
 
 from __future__ import annotations
 
@@ -16,12 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from r1train.cli import recipe_kind
 from r1train.recipe import load_recipe, read_yaml
 from r1train.train import pretrain
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
-TRAIN_RECIPES = [p for p in RECIPES if not pretrain.is_pretrain_recipe(p)]
+TRAIN_RECIPES = [p for p in RECIPES if not pretrain.is_pretrain_recipe(p) and recipe_kind(str(p)) == "train"]
+SFT_RECIPES = [p for p in RECIPES if not pretrain.is_pretrain_recipe(p) and recipe_kind(str(p)) == "sft"]
+SAMPLE_RECIPES = [p for p in RECIPES if not pretrain.is_pretrain_recipe(p) and recipe_kind(str(p)) == "sample"]
 PRETRAIN_RECIPES = [p for p in RECIPES if pretrain.is_pretrain_recipe(p)]
 ACCELERATE = sorted((ROOT / "recipes" / "accelerate").glob("*.yaml"))
 IDS = [str(p.relative_to(ROOT / "recipes")) for p in RECIPES]
@@ -38,6 +44,17 @@ def test_the_required_recipes_exist() -> None:
         "gsm8k-qwen2.5-0.5b-lora.yaml",
         "code-qwen2.5-coder-1.5b.yaml",
         "code-qwen2.5-coder-7b.yaml",
+        "qwen2.5-7b-cold-start-sft.yaml",
+        "qwen2.5-7b-cold-start-grpo.yaml",
+        "qwen2.5-math-1.5b-distill.yaml",
+        "rejection-sample-math.yaml",
+        "pocket-cold-sample.yaml",
+        "pocket-cold-sft.yaml",
+        "pocket-cold-rl.yaml",
+        "pocket-student-base.yaml",
+        "pocket-distill-sample.yaml",
+        "pocket-distill-sft.yaml",
+        "pocket-student-rl.yaml",
     ):
         assert required in names
     assert {p.stem for p in ACCELERATE} >= {"ddp", "fsdp2", "zero2", "zero3"}
@@ -64,10 +81,12 @@ def test_recipe_checks(
 
     # check reads a few rows of the recipe's own data: hub datasets from the offline cache, a data file made
     # by the recipe header's own command (no --no-data: the real reading path)
-    if load_recipe(path).data.source.startswith("file:"):
+    source = load_recipe(path).data.source
+    staged = source.startswith("file:runs/")  # a pipeline stage's data, made by an earlier recipe's run
+    if source.startswith("file:") and not staged:
         _make_data_file(path, tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    assert main(["check", str(path), *(["--no-data"] if staged else [])]) == 0, capsys.readouterr().err
     assert "is valid" in capsys.readouterr().out
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
     assert "GPU" in header or "CPU" in header  # which hardware it expects
@@ -147,6 +166,51 @@ def test_a_recipe_runs_one_step_with_its_own_vllm_engine_from_the_hub_cache(
     result = run(trainer)
     assert [row["step"] for row in result.history] == [1]
     assert (result.output_dir / "model" / "adapter" / "adapter_config.json").is_file()
+
+
+LOCAL_ROWS = {"solution": "\\boxed{2}", "answer": "#### 2"}  # gold answers in the columns' own styles
+
+
+def _local_rows(path: Path, tmp_path: Path, overrides: list[str]) -> list[str]:
+    """Overrides that swap a hub or run-made data source for a local file with the same columns."""
+    cfg = load_recipe(path)
+    if cfg.data.source.startswith("synthetic:"):
+        return overrides + ["data.task.train_size=8", "data.task.eval_size=2"]
+    answer = LOCAL_ROWS.get(cfg.data.answer_column, "2")
+    row = {cfg.data.prompt_column: "What is 1+1?", cfg.data.answer_column: answer,
+           cfg.sft.completion_column: "<think>1+1=2</think><answer>2</answer>",
+           "messages": [{"role": "user", "content": "What is 1+1?"},
+                        {"role": "assistant", "content": "<think>1+1=2</think> \\boxed{2}"}]}
+    local = tmp_path / "rows.jsonl"
+    local.write_text("".join(json.dumps(row) + "\n" for _ in range(6)))
+    extra = ["data.task.train_size=8", "data.task.eval_size=2"] if cfg.sft.eval_source else []
+    return overrides + [f"data.source=file:{local}", "data.eval_split=null", *extra]
+
+
+TINY = ["model.name_or_path=tiny:1m", "model.dtype=float32", "rollout.engine=hf", "rollout.max_new_tokens=4",
+        "logging.progress=false", "train.micro_batch_size=4"]
+
+
+@pytest.mark.parametrize("path", SFT_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in SFT_RECIPES])
+def test_sft_recipe_runs_one_step_with_a_tiny_model(path: Path, tmp_path: Path) -> None:
+    from r1train.train.sft import sft
+
+    overrides = TINY + ["train.steps=1", "train.save_every=0", "train.eval_size=2", "sft.batch_size=2", "sft.held_out=2",
+                        f"train.output_dir={tmp_path / 'run'}"]
+    result = sft(load_recipe(path, _local_rows(path, tmp_path, overrides)))
+    assert [row["step"] for row in result.history] == [1]
+    model = result.output_dir / "model"
+    assert (model / "config.json").is_file() or (model / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize("path", SAMPLE_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in SAMPLE_RECIPES])
+def test_sample_recipe_runs_with_a_tiny_model(path: Path, tmp_path: Path) -> None:
+    from r1train.train.sample import sample
+
+    overrides = TINY + ["rollout.num_generations=2", "sample.max_prompts=2", "sample.prompts_per_call=2",
+                        f"train.output_dir={tmp_path / 'run'}"]
+    result = sample(load_recipe(path, _local_rows(path, tmp_path, overrides)))
+    assert result.history[0]["prompts"] == 2 and (result.output_dir / "card.json").is_file()
 
 
 @pytest.mark.parametrize("path", PRETRAIN_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in PRETRAIN_RECIPES])
