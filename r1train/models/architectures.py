@@ -54,6 +54,8 @@ for _name, _shape in QWEN25.items():
     KNOWN[_name + "-Instruct"] = _shape
 KNOWN["Qwen/Qwen2.5-Math-1.5B"] = QWEN25["Qwen/Qwen2.5-1.5B"]
 KNOWN["Qwen/Qwen2.5-Math-7B"] = QWEN25["Qwen/Qwen2.5-7B"]
+KNOWN["Qwen/Qwen2.5-Coder-1.5B-Instruct"] = QWEN25["Qwen/Qwen2.5-1.5B"]  # the same shapes as the base models
+KNOWN["Qwen/Qwen2.5-Coder-7B-Instruct"] = QWEN25["Qwen/Qwen2.5-7B"]
 
 
 def from_config_json(path: Path) -> ArchShape:

@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 
 from r1train.models.architectures import KNOWN, lora_parameters, shape_of
+from r1train.recipe import read_yaml
 from r1train.runtime.plan import GIB, PlanInput, estimate, hardware_from_accelerate, main
+from r1train.train import pretrain
 
 REPO = Path(__file__).resolve().parents[3]
-RECIPES = sorted(p for p in (REPO / "recipes").glob("*.yaml") if p.name != "pocket-base.yaml")
+ALL_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+# training recipes (train and sft): pretraining uses no vLLM, and plan does not model sampling-only runs yet
+RECIPES = [p for p in ALL_RECIPES if not pretrain.is_pretrain_recipe(p) and "sample" not in read_yaml(p)]
 
 
 def test_parameter_counts_match_the_published_sizes() -> None:
@@ -112,18 +116,29 @@ def test_overrides_anywhere_and_lora_under_zero3_warns(capsys) -> None:
     assert out.startswith("r1train plan: WARNING: r1train train refuses this launch: LoRA training under ZeRO-3")
 
 
+def stage_input(path: Path) -> list[str]:
+    """A pipeline stage's model is made by an earlier recipe (``runs/<dir>/model``): plan it with the model
+    that recipe trains, found by its ``train.output_dir``."""
+    name = read_yaml(path)["model"]["name_or_path"]
+    while name.startswith("runs/"):
+        out = name.removesuffix("/model")
+        producer = next(p for p in ALL_RECIPES if read_yaml(p).get("train", {}).get("output_dir") == out)
+        name = read_yaml(producer)["model"]["name_or_path"]
+    return [f"model.name_or_path={name}"] if name != read_yaml(path)["model"]["name_or_path"] else []
+
+
 def header_hardware(path: Path) -> list[str]:
     """``plan`` arguments for the hardware a recipe's header names: its launch command's accelerate config
-    and --num_processes, and "(8x 80 GB GPUs)", "a single 24 GB GPU" or "CPU" (a laptop: 8 GiB)."""
+    and --num_processes, and "8x 80 GB", "a single 24 GB GPU" or "CPU" (a laptop: 8 GiB)."""
     lines = [ln for ln in path.read_text().splitlines() if ln.startswith("#")]
-    launch, header = lines[0], " ".join(lines[:3])
+    launch, header = lines[0], " ".join(lines)
     if "CPU" in header and "GPU" not in header:
         return ["--cpu", "--gpu-mem", "8"]
     args = []
     config = re.search(r"--config_file (\S+)", launch)
     if config:
         args += ["--accelerate-config", str(REPO / config.group(1))]
-    gpus = re.search(r"(\d+)x (\d+) GB GPUs", header)
+    gpus = re.search(r"(\d+) ?x ?(\d+) ?GB", header)
     single = re.search(r"single (\d+) GB GPU", header)
     assert gpus or single, header
     processes = re.search(r"--num_processes (\d+)", launch)
@@ -133,7 +148,7 @@ def header_hardware(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_every_recipe_fits_where_its_header_says_it_runs(path: Path, capsys) -> None:
-    args = header_hardware(path)
+    args = header_hardware(path) + stage_input(path)
     code = main([str(path), *args])
     out = capsys.readouterr().out
     assert code == 0 and out.rstrip().endswith("fits"), f"{args}\n{out}"
