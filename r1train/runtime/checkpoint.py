@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from r1train.errors import UserError
+from r1train.runtime import rng
 from r1train.runtime.integrity import MARKER, checkpoint_problem
 
 if TYPE_CHECKING:
@@ -87,21 +86,6 @@ def newest_intact(out_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
             return path, skipped
         skipped.append((path, problem))
     return None, skipped
-
-
-def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _fsync_tree(path: Path) -> None:
@@ -152,7 +136,7 @@ def save(
         for name, src in (move_in or {}).items():
             shutil.move(str(src), str(tmp / name))
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        torch.save(rng_state(), tmp / "rng.pt")
+        torch.save(rng.state(), tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2))
         _fsync_tree(tmp)
         (tmp / MARKER).write_text("ok\n")
@@ -243,7 +227,7 @@ def _check_shapes(path: Path, state: dict[str, torch.Tensor], shapes: dict[str, 
 def load_training(path: Path, optimizer: Any, scheduler: Any) -> None:
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-    set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+    rng.restore(torch.load(path / "rng.pt", weights_only=False))
 
 
 # --- every process: sharded training (FSDP2, DeepSpeed ZeRO) and resuming with another process count ---
@@ -333,7 +317,7 @@ def restore_distributed(path: Path, accelerator: Accelerator, policy: Any, optim
         else:
             optimizer.load_state_dict(saved)
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-    set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+    rng.restore(torch.load(path / "rng.pt", weights_only=False))
 
 
 # The policy is ``PolicyLogprobs(model)``: its state-dict names carry a ``model.`` prefix that the causal

@@ -46,11 +46,11 @@ from r1train.errors import UserError
 from r1train.models.load import load_model, load_tokenizer, resolve_source
 from r1train.recipe import resolve
 from r1train.runtime import outputs
+from r1train.runtime.rng import seed_everything
 from r1train.telemetry import reasoning
 from r1train.telemetry.metrics import Progress
 from r1train.train import scoring
 from r1train.train.run import RunResult
-from r1train.train.trainer import seed_everything
 
 
 def check(cfg: Config, where: str = "the recipe") -> None:

@@ -43,6 +43,7 @@ from r1train.recipe import Launch, resolve
 from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, micro_batch, reduce_metrics
 from r1train.runtime.resume import find_resume_point
+from r1train.runtime.rng import seed_everything
 from r1train.telemetry import plots, summary
 from r1train.telemetry.metrics import MetricsWriter, Progress
 from r1train.telemetry.tracking import Tracker
@@ -50,7 +51,6 @@ from r1train.train import optim, scoring
 from r1train.train.batch import micro_batches, token_budget
 from r1train.train.run import RunResult, Stopped
 from r1train.train.sft_data import Example, as_rollout, build_examples
-from r1train.train.trainer import seed_everything
 
 SFT_PANELS: plots.Panels = (
     ("loss (completion tokens)", (("loss", "train"), ("eval/loss", "held-out"))),

@@ -11,7 +11,6 @@ and the loss is normalised with counts summed over all processes.
 
 from __future__ import annotations
 
-import random
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from r1train import envs, grpo
@@ -36,6 +34,7 @@ from r1train.runtime import checkpoint, outputs
 from r1train.runtime.distributed import after_prepare, make_accelerator, reduce_metrics
 from r1train.runtime.lock import RunLock
 from r1train.runtime.resume import find_resume_point
+from r1train.runtime.rng import seed_everything
 from r1train.telemetry import summary
 from r1train.telemetry.batch_metrics import batch_metrics, completion_records
 from r1train.telemetry.metrics import MetricsWriter
@@ -45,12 +44,6 @@ from r1train.train import dynamic_sampling, optim, reference, scoring
 from r1train.train.ahead import Ahead, staleness_metrics, stamp
 from r1train.train.batch import Batch, loss_keep, micro_batches, token_budget
 from r1train.train.update import update_policy
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class Trainer:
