@@ -30,7 +30,7 @@ def test_unknown_tiny_size_and_missing_path() -> None:
         resolve_source(ModelConfig(name_or_path="tiny:7b"))
     with pytest.raises(UserError, match="does not exist"):
         resolve_source(ModelConfig(name_or_path="./no/such/model"))
-    assert set(SIZES) == {"1m", "3m", "10m", "30m"}
+    assert set(SIZES) == {"300k", "1m", "3m", "10m", "30m"}  # 300k: the pocket distillation student
 
 
 @pytest.mark.parametrize("repo_id", ["Qwen/Qwen2.5-Math-72B", "no-such-org/no-such-model"])
