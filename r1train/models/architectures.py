@@ -83,8 +83,9 @@ def shape_of(name_or_path: str) -> ArchShape:
     """The architecture shape of a known hub id, a local model directory, ``pocket-base`` or ``tiny:<size>``."""
     if name_or_path in KNOWN:
         return KNOWN[name_or_path]
-    if name_or_path == "pocket-base":  # the pocket lab's shipped base
-        return from_config_json(Path(__file__).resolve().parents[1] / "assets" / "pocket-base" / "config.json")
+    shipped = Path(__file__).resolve().parents[1] / "assets" / name_or_path / "config.json"
+    if "/" not in name_or_path and shipped.is_file():  # pocket-base, pocket-tools-base
+        return from_config_json(shipped)
     if name_or_path.startswith("tiny:"):
         from r1train.models.tiny import CHARS, SIZES, SPECIAL_TOKENS, TAG_TOKENS, parse_size
 
