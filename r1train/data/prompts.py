@@ -155,17 +155,13 @@ def peek(cfg: DataConfig, n: int = 4) -> list[dict[str, Any]]:
     if kind == "synthetic":
         train, _ = tasks.generate(rest, {**cfg.task, "train_size": n, "eval_size": n}, seed=0)
         return train
-    rows = _adapted(cfg, _first_rows(cfg.source, cfg.split, n))  # the columns training sees
+    rows = code_rows.apply(cfg.adapter, _first_rows(cfg.source, cfg.split, n))  # the columns training sees
     check_columns(rows, cfg, f"data.source {cfg.source!r}")
     if cfg.eval_split:
         held = _first_rows(cfg.eval_split, "test", n) if ":" in cfg.eval_split else _first_rows(cfg.source, cfg.eval_split, n)
-        check_columns(_adapted(cfg, held), cfg, f"data.eval_split {cfg.eval_split!r}")
+        check_columns(code_rows.apply(cfg.adapter, held), cfg, f"data.eval_split {cfg.eval_split!r}")
     return rows
 
-
-def _adapted(cfg: DataConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as training reads them: through ``data.adapter`` when the recipe names one (it adds the columns)."""
-    return code_rows.apply(cfg.adapter, rows) if cfg.adapter else rows
 
 
 def _first_rows(source: str, split: str, n: int) -> list[dict[str, Any]]:
