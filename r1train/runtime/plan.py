@@ -1,5 +1,5 @@
-"""``r1train plan RECIPE [--gpus N] [--gpu-mem G] [--strategy S | --accelerate-config FILE] [--cpu]``: will
-this recipe fit, and where does the memory go?
+"""``r1train plan RECIPE [--gpus N] [--gpu-mem G] [--strategy S | --accelerate-config FILE] [--cpu]
+[--command train|sft|sample]``: will this recipe fit, and where does the memory go?
 
 The plan models what runs, per device, in the two phases of a step that do not overlap: generation
 (the rollout engine) and training (forward/backward and the optimizer step). In bytes, with P parameters,
@@ -35,6 +35,10 @@ weight (2 for bf16, 4 for float32):
   the peak is ``max(resident + training, resident + vLLM)``; without it, ``resident + training + vLLM``.
   The ``hf`` engine generates with the training model: its KV cache is every sequence at full length.
   ``vllm-server`` generates elsewhere (nothing here).
+* ``r1train sample`` (``--command sample``, the default for a recipe with a ``sample:`` section) trains
+  nothing: the policy is loaded in host memory (part of a CPU process's RSS, none of a GPU's), and the
+  peak is the generation phase alone, for ``sample.prompts_per_call x rollout.num_generations``
+  sequences per generate call.
 * ``--cpu``: one CPU process, as on a laptop (float32; the memory is the process's RSS): the same parts,
   vLLM's CPU KV cache being ``rollout.kv_cache_gb``, plus the process's baseline (Python, torch,
   transformers, vLLM and their buffers; measured, :data:`CPU_BASELINE_GIB`).
@@ -52,7 +56,7 @@ from dataclasses import dataclass, replace
 from r1train.config import Config
 from r1train.errors import UserError
 from r1train.models.architectures import ArchShape, lora_parameters, shape_of
-from r1train.recipe import Launch, load_recipe, resolve
+from r1train.recipe import Launch, load_recipe, read_yaml, resolve
 
 GIB = 2**30
 STRATEGIES = ("ddp", "zero2", "zero3", "fsdp")
@@ -89,6 +93,7 @@ class PlanInput:
     cuda_graphs: bool = True
     cpu: bool = False  # plan one CPU process's RSS instead of a GPU
     cpu_kv_cache_gib: float = 1.0
+    generate_only: bool = False  # r1train sample: the engine alone (the policy stays in host memory)
 
     @property
     def lora(self) -> bool:
@@ -146,6 +151,8 @@ def estimate(p: PlanInput) -> dict[str, float]:
     else:
         step = resident["optimizer"] / 2
     training["activations" if step <= backward else "optimizer step"] = max(backward, step)
+    if p.generate_only:  # r1train sample loads the policy on the host (counted in a CPU process's RSS) and trains nothing
+        resident, training = {"policy weights": b * P if p.cpu else 0.0}, {}
     kv_per_token = 2 * s.layers * kv_dim * b / p.tp
     need = p.sequences_per_gpu * p.seq_len * kv_per_token  # every sequence at full length
     generation: dict[str, float] = {}
@@ -172,6 +179,7 @@ def estimate(p: PlanInput) -> dict[str, float]:
     train_total = (stay + sum(training.values())) * slack
     gen_total = stay * slack + sum(generation.values())
     asleep = p.engine == "vllm" and p.sleep_mode and not p.cpu  # sleep mode exists on CUDA only
+    asleep = asleep or p.generate_only  # nothing trains: the generation phase is the peak
     if p.engine == "vllm" and not asleep:  # the engine keeps its memory while the trainer runs
         peak = train_total + sum(generation.values())
     else:
@@ -185,8 +193,6 @@ def estimate(p: PlanInput) -> dict[str, float]:
 def hardware_from_accelerate(path: str) -> tuple[int, str]:
     """(processes, strategy) of an accelerate launch config (``num_processes``; DeepSpeed's ZeRO stage, FSDP
     or plain data parallelism)."""
-    from r1train.recipe import read_yaml
-
     data = read_yaml(path)
     n = int(data.get("num_processes", 1) or 1)
     kind = str(data.get("distributed_type", "")).upper()
@@ -201,14 +207,18 @@ def launch_for(gpus: int, strategy: str, cuda: bool = True) -> Launch:
     return Launch(processes=gpus, cuda=cuda, backend=backend, zero_stage={"zero2": 2, "zero3": 3}.get(strategy, 0))
 
 
-def plan_input(cfg: Config, gpus: int, gpu_mem_gib: float, strategy: str, cpu: bool = False) -> PlanInput:
-    """The plan's inputs for ``cfg`` (already resolved for the launch) on this hardware."""
+def plan_input(cfg: Config, gpus: int, gpu_mem_gib: float, strategy: str, cpu: bool = False,
+               command: str = "train") -> PlanInput:
+    """The plan's inputs for ``cfg`` (already resolved for the launch) on this hardware; ``command`` is
+    ``train``/``sft`` (a training run) or ``sample`` (generation only, ``sample.prompts_per_call`` prompts
+    of ``rollout.num_generations`` samples per generate call)."""
     shape = shape_of(cfg.model.name_or_path)
     lora = cfg.model.lora
     trainable = min(shape.params, lora_parameters(shape, lora.r)) if lora is not None else shape.params
     r, t = cfg.rollout, cfg.train
     seq_len = cfg.data.max_prompt_tokens + r.max_new_tokens
-    sequences = max(1, r.prompts_per_step * r.num_generations // gpus)
+    prompts = cfg.sample.prompts_per_call if command == "sample" else r.prompts_per_step
+    sequences = max(1, prompts * r.num_generations // gpus)
     tokens = min(t.micro_batch_size, sequences) * seq_len  # a micro-batch holds this process's sequences at most
     if t.micro_batch_tokens:  # the cap, but a micro-batch holds at least one sequence
         tokens = min(tokens, max(t.micro_batch_tokens, seq_len))
@@ -220,6 +230,7 @@ def plan_input(cfg: Config, gpus: int, gpu_mem_gib: float, strategy: str, cpu: b
         sequences_per_gpu=sequences,
         engine=r.engine, gpu_memory_utilization=r.gpu_memory_utilization, sleep_mode=r.sleep_mode,
         tp=r.tensor_parallel_size, cuda_graphs=not r.enforce_eager, cpu=cpu, cpu_kv_cache_gib=float(r.kv_cache_gb),
+        generate_only=command == "sample",
     )
 
 
@@ -233,13 +244,15 @@ SUMMARY_KEYS = ("training phase", "generation phase", "peak", "available", "kv t
 def render(parts: dict[str, float], p: PlanInput) -> str:
     where = "1 CPU process" if p.cpu else f"{p.gpus} GPU(s) x {p.gpu_mem_gib:g} GiB, {p.strategy}"
     tuned = f", LoRA ({p.trainable / 1e6:.1f}M trainable)" if p.lora else ""
-    lines = [f"{p.shape.params / 1e9:.3f}B parameters, {where}{tuned}, engine {p.engine}"]
+    lines = [f"{p.shape.params / 1e9:.3f}B parameters, {where}{tuned}, engine {p.engine}"
+             + (", r1train sample (generation only)" if p.generate_only else "")]
     for key, value in parts.items():
         if key not in SUMMARY_KEYS and value:
             lines.append(f"  {key:<18} {value / GIB:8.2f} GiB")
     lines.append(f"  {'training phase':<18} {parts['training phase'] / GIB:8.2f} GiB")
     lines.append(f"  {'generation phase':<18} {parts['generation phase'] / GIB:8.2f} GiB")
-    how = "the larger phase: vLLM sleeps while the trainer runs" if p.engine == "vllm" and p.sleep_mode and not p.cpu \
+    how = "generation only: nothing trains" if p.generate_only \
+        else "the larger phase: vLLM sleeps while the trainer runs" if p.engine == "vllm" and p.sleep_mode and not p.cpu \
         else ("both phases at once: vLLM keeps its memory" if p.engine == "vllm" else "the larger phase")
     lines.append(f"  {'peak':<18} {parts['peak'] / GIB:8.2f} GiB of {parts['available'] / GIB:.2f} GiB usable ({how})")
     if "kv tokens" in parts:
@@ -266,6 +279,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--strategy", choices=STRATEGIES, default=None, help="default: the accelerate config's, else ddp")
     ap.add_argument("--accelerate-config", help="an accelerate launch config: its process count and strategy")
     ap.add_argument("--cpu", action="store_true", help="plan one CPU process (its RSS), as on a laptop")
+    ap.add_argument("--command", choices=("train", "sft", "sample"), default=None,
+                    help="what the recipe is run with (default: sample when it has a sample: section, else train)")
     ns = ap.parse_intermixed_args(argv)
     gpus, strategy = (hardware_from_accelerate(ns.accelerate_config) if ns.accelerate_config else (1, "ddp"))
     gpus = ns.gpus if ns.gpus is not None else gpus
@@ -282,7 +297,8 @@ def main(argv: list[str]) -> int:
         cfg, refused = replace(cfg, train=replace(cfg.train, micro_batch_tokens=0)), True
     else:
         refused = False
-    p = plan_input(cfg, gpus, ns.gpu_mem, strategy, cpu=ns.cpu)
+    command = ns.command or ("sample" if "sample" in read_yaml(ns.recipe) else "train")
+    p = plan_input(cfg, gpus, ns.gpu_mem, strategy, cpu=ns.cpu, command=command)
     parts = estimate(p)
     print(render(parts, p))
     return 0 if fits(parts) and not refused else 1

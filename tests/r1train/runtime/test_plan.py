@@ -15,8 +15,9 @@ from r1train.train import pretrain
 
 REPO = Path(__file__).resolve().parents[3]
 ALL_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
-# training recipes (train and sft): pretraining uses no vLLM, and plan does not model sampling-only runs yet
-RECIPES = [p for p in ALL_RECIPES if not pretrain.is_pretrain_recipe(p) and "sample" not in read_yaml(p)]
+# every recipe plan models: train, sft and sample ones (pretraining uses no vLLM)
+RECIPES = [p for p in ALL_RECIPES if not pretrain.is_pretrain_recipe(p)]
+SAMPLE_RECIPES = [p for p in RECIPES if "sample" in read_yaml(p)]
 
 
 def test_parameter_counts_match_the_published_sizes() -> None:
@@ -165,3 +166,26 @@ def test_bench_plan_runs_a_real_training_and_prints_both_figures(capsys, tmp_pat
     assert measured > 0.3  # a real process's peak RSS (torch alone is more than this)
     assert ratio == pytest.approx(planned / measured, abs=0.03)  # the printed figures are rounded
     assert code == (0 if abs(ratio - 1) <= 0.25 else 1)
+
+
+def test_sampling_plans_the_engine_alone_worked_by_hand() -> None:
+    # r1train sample: no optimizer, gradients, activations or GPU copy of the policy; vLLM's share is the peak
+    parts = estimate(seven_b(gpus=1, strategy="ddp", gpu_memory_utilization=0.85, generate_only=True))
+    assert parts["policy weights"] == 0 and "optimizer" not in parts and "activations" not in parts
+    assert parts["training phase"] == 0
+    assert parts["generation phase"] == pytest.approx(0.85 * 80 * GIB)  # weights + buffers + the KV cache that fills it
+    assert parts["peak"] == parts["generation phase"]
+    cpu = estimate(seven_b(gpus=1, strategy="ddp", generate_only=True, cpu=True, cpu_kv_cache_gib=2.0))
+    assert cpu["policy weights"] == 4 * 7_615_616_512  # the host copy sample loads, float32 on CPU
+
+
+def test_a_sample_recipe_is_planned_as_sampling_by_default(capsys) -> None:
+    assert SAMPLE_RECIPES, "the shipped recipes include rejection-sampling ones"
+    recipe = str(REPO / "recipes" / "rejection-sample-math.yaml")
+    assert main([recipe, "--gpus", "1", "--gpu-mem", "80"]) == 0
+    out = capsys.readouterr().out
+    first, last = out.splitlines()[0], out.rstrip().splitlines()[-1]
+    assert first.endswith("r1train sample (generation only)") and last == "fits"
+    assert "optimizer" not in out and "4096 sequences" in out  # 512 prompts per call x 8 samples
+    assert main([recipe, "--gpus", "1", "--gpu-mem", "80", "--command", "train"]) == 1  # trained, a 7B does not fit
+    assert "r1train sample" not in capsys.readouterr().out
