@@ -15,7 +15,9 @@ With ``--serve`` (assertion tests, :mod:`rewards.sandbox.pool`) the harness is s
 is known (a prepared sandbox): it waits for the program's source on stdin (one framed message, below),
 then imports it and answers calls as they come: after ``ready`` it reads requests from stdin, each a 4-byte big-endian length and a ``marshal``
 of ``(name, args, kwargs)`` written by the host, and writes one line back per request,
-``{"value": <tagged>}`` or ``{"error": "...", "type": "ValueError"}``, until stdin closes. The test code runs in another sandbox
+``{"value": <tagged>}``, ``{"error": "...", "type": "ValueError", "types": [class and base names]}`` when
+the function raised, or ``{"unreadable": "..."}`` when it returned something that cannot cross (the
+tester treats that as a failure, never as a raise), until stdin closes. The test code runs in another sandbox
 (:mod:`rewards.sandbox.tester`); only these plain values cross.
 
 Start-up is part of every program's cost, so the harness imports no module beyond what the
@@ -209,13 +211,26 @@ def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
     while True:
         try:
             name, args, kwargs = next_message()
-            answer = {"value": encode(resolve(namespace, name)(*args, **kwargs))}
+            value = resolve(namespace, name)(*args, **kwargs)
         except BaseException as exc:
-            answer = {"error": describe(exc), "type": type(exc).__name__}
+            answer = {"error": describe(exc), "type": type(exc).__name__, "types": type_names(exc)}
+        else:
+            try:
+                answer = {"value": encode(value)}
+            except BaseException as exc:  # the function returned, but nothing that can cross: not a raise
+                answer = {"unreadable": describe(exc)}
         try:
             emit(answer)
         except (TypeError, ValueError) as exc:
-            emit({"error": describe(exc), "type": type(exc).__name__})
+            emit({"unreadable": describe(exc)})
+
+
+def type_names(exc):  # type: ignore[no-untyped-def]
+    """The names of the exception's class and its bases, most derived first (``pytest.raises`` in the tester)."""
+    try:
+        return [str(c.__name__)[:100] for c in type(exc).__mro__][:50]
+    except BaseException:
+        return ["Exception"]
 
 
 def describe(exc):  # type: ignore[no-untyped-def]
