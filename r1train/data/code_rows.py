@@ -12,7 +12,8 @@ Most code sets load as they are (HumanEval ``{"test", "entry_point"}``, MBPP ``t
   one JSON value. The prompt is LiveCodeBench's own wording, with the starter code when there is one.
 * ``deepcoder`` (``agentica-org/DeepCoder-Preview-Dataset``, every subset): ``tests`` is JSON text of
   LiveCodeBench-style cases (``lcbv5``), PrimeIntellect cases ``{"type": "stdin_stdout" |
-  "function_call", "input", "output", "fn_name"}`` (``primeintellect``) or APPS-style (``taco``).
+  "function_call", "input", "output", "fn_name"}`` (``primeintellect``) or APPS-style (``taco``, read by
+  the sandbox as it is: outputs that are lists of lines, call outputs wrapped in one-element lists).
 * ``kodcode`` (``KodCode/KodCode-Light-RL-10K``): ``test`` is a pytest module that imports the
   candidate with ``from solution import f``; it becomes ``{"test": ...}`` unchanged (the sandbox's
   tester gives it a module ``solution`` whose names are the candidate's functions, and a ``pytest``);
@@ -107,7 +108,13 @@ def lcb_case(case: dict[str, Any], func_name: str | None) -> dict[str, Any]:
             raise UserError("a functional LiveCodeBench test needs metadata.func_name; the row has none")
         args = [json.loads(line) for line in str(case["input"]).split("\n") if line.strip()]
         return {"call": func_name, "args": args, "expected": json.loads(str(case["output"]))}
-    return {"stdin": str(case["input"]), "stdout": str(case["output"])}
+    return {"stdin": _stdio(case["input"]), "stdout": _stdio(case["output"])}
+
+
+def _stdio(value: Any) -> Any:
+    """A stdin/stdout field: text, or a list of lines kept as it is (the sandbox joins it, one line each;
+    ``str`` of a list would be its Python repr, which no program prints)."""
+    return value if isinstance(value, list) else str(value)
 
 
 def _metadata(row: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +158,7 @@ def _prime_case(case: dict[str, Any]) -> dict[str, Any]:
         out = case["output"]
         expected = out[0] if isinstance(out, list) and len(out) == 1 else out
         return {"call": case["fn_name"], "args": args, "expected": expected}
-    return {"stdin": str(case["input"]), "stdout": str(case["output"])}
+    return {"stdin": _stdio(case["input"]), "stdout": _stdio(case["output"])}
 
 
 DEEPCODER_EXAMPLE = {

@@ -57,6 +57,9 @@ def test_deepcoder_reads_each_subsets_tests_form() -> None:
         {"call": "f", "args": [1, 2], "expected": 3}, {"stdin": "1\n", "stdout": "2\n"}]
     assert code_rows.deepcoder({"problem": "p", "tests": lcb})["tests"] == [{"call": "g", "args": [[1], 2], "expected": 3}]
     assert code_rows.deepcoder({"problem": "p", "tests": taco})["tests"] == {"inputs": ["1\n"], "outputs": ["1\n"]}
+    # an output given as a list of lines stays a list (str() would make it "['3', '4']", which no program prints)
+    lines = json.dumps([{"type": "stdin_stdout", "input": "2\n", "output": ["3", "4"]}])
+    assert code_rows.deepcoder({"problem": "p", "tests": lines})["tests"] == [{"stdin": "2\n", "stdout": ["3", "4"]}]
     with pytest.raises(UserError, match="needs column 'tests'"):
         code_rows.deepcoder({"problem": "p"})
 
