@@ -15,7 +15,8 @@ With ``--serve`` (assertion tests, :mod:`rewards.sandbox.pool`) the harness is s
 is known (a prepared sandbox): it waits for the program's source on stdin (one framed message, below),
 then imports it and answers calls as they come: after ``ready`` it reads requests from stdin, each a 4-byte big-endian length and a ``marshal``
 of ``(name, args, kwargs)`` written by the host, and writes one line back per request,
-``{"value": <tagged>}``, ``{"error": "...", "type": "ValueError", "types": [class and base names]}`` when
+``{"value": <tagged>}`` (with ``"args": [[k, <tagged>], ...]`` for the list, dict and set arguments the
+call changed in place), ``{"error": "...", "type": "ValueError", "types": [class and base names]}`` when
 the function raised, or ``{"unreadable": "..."}`` when it returned something that cannot cross (the
 tester treats that as a failure, never as a raise), until stdin closes. The test code runs in another sandbox
 (:mod:`rewards.sandbox.tester`); only these plain values cross.
@@ -193,8 +194,9 @@ def main():  # type: ignore[no-untyped-def]
 _pending = [b""]
 
 
-def next_message():  # type: ignore[no-untyped-def]
-    """The next framed message on stdin (4-byte big-endian length, then a marshal); exit at its end."""
+def next_message(raw=False):  # type: ignore[no-untyped-def]
+    """The next framed message on stdin (4-byte big-endian length, then a marshal; with ``raw``, the
+    marshal's bytes); exit at its end."""
     pending = _pending[0]
     while len(pending) < 4 or len(pending) < 4 + int.from_bytes(pending[:4], "big"):
         chunk = os.read(0, 1 << 16)
@@ -203,26 +205,40 @@ def next_message():  # type: ignore[no-untyped-def]
         pending += chunk
     size = int.from_bytes(pending[:4], "big")
     body, _pending[0] = pending[4 : 4 + size], pending[4 + size :]
-    return marshal.loads(body)
+    return body if raw else marshal.loads(body)
 
 
 def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
     """Answer framed ``(name, args, kwargs)`` call requests from stdin, one line each, until it closes."""
     while True:
         try:
-            name, args, kwargs = next_message()
+            body = next_message(raw=True)
+            name, args, kwargs = marshal.loads(body)
             value = resolve(namespace, name)(*args, **kwargs)
         except BaseException as exc:
             answer = {"error": describe(exc), "type": type(exc).__name__, "types": type_names(exc)}
         else:
             try:
                 answer = {"value": encode(value)}
+                mutated = changed_args(args, marshal.loads(body)[1])
+                if mutated:
+                    answer["args"] = mutated
             except BaseException as exc:  # the function returned, but nothing that can cross: not a raise
                 answer = {"unreadable": describe(exc)}
         try:
             emit(answer)
         except (TypeError, ValueError) as exc:
             emit({"unreadable": describe(exc)})
+
+
+def changed_args(args, pristine):  # type: ignore[no-untyped-def]
+    """``[[k, <tagged>], ...]`` for each list, dict or set argument the call changed in place (the
+    tester writes it back into its own copy, so ``rotate(m); assert m == ...`` works across sandboxes)."""
+    out = []
+    for k in range(len(pristine)):
+        if type(pristine[k]) in (list, dict, set) and not pristine[k] == args[k]:
+            out.append([k, encode(args[k])])
+    return out
 
 
 def type_names(exc):  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ gets :data:`PYTEST`, a stand-in with ``raises`` (``match=``), ``approx``, ``mark
 ``param``, ``fail`` and no-op marks and ``fixture`` (the sandbox's interpreter has no pytest). A call of a
 :class:`Remote` writes ``{"call": name, "args": [...], "kwargs": {...}}`` (type-tagged by the harness's
 ``encode``) to stdout and reads the answer from stdin: the host relays it to the candidate's sandbox
-and back, so only plain values cross. Lines written, per job:
+and back, so only plain values cross; list, dict and set arguments the call changed in place come back
+with the answer and are written into the test's own objects (:func:`write_back`). Lines written, per job:
 
 * ``{"ready": true}`` once the setup ran, or ``{"import_error": "..."}``;
 * ``{"i": k, "value": true}`` when case k ran to the end, ``{"i": k, "value": false}`` when an assert
@@ -120,6 +121,8 @@ class Remote:
             raise CandidateFailure(str(answer.get("fail", answer.get("unreadable"))))
         if "value" in answer:
             try:
+                for k, tagged in answer.get("args", []):
+                    write_back(args[int.__index__(k)], decode(tagged))
                 return decode(answer["value"])
             except Exception as exc:  # noqa: BLE001  (whatever its value makes decoding do is its failure)
                 raise CandidateFailure("unreadable return value: " + type(exc).__name__) from None
@@ -127,6 +130,26 @@ class Remote:
 
     def __repr__(self):  # type: ignore[no-untyped-def]
         return "<candidate function " + self.name + ">"
+
+
+def write_back(mine, theirs):  # type: ignore[no-untyped-def]
+    """Make the test's argument ``mine`` hold ``theirs`` (the candidate's copy after the call), keeping
+    the identity of ``mine`` and of its nested lists where the shapes agree (a matrix's rows). Only plain
+    values come back (decoded here); the candidate can make its copy hold what it likes, as it can its
+    return value."""
+    if type(mine) is list and type(theirs) is list:
+        if len(mine) != len(theirs):
+            mine[:] = theirs
+            return True
+        for j in range(len(mine)):
+            if not (type(mine[j]) is list and type(theirs[j]) is list) or not write_back(mine[j], theirs[j]):
+                mine[j] = theirs[j]
+        return True
+    if type(mine) in (dict, set) and type(theirs) is type(mine):
+        mine.clear()
+        mine.update(theirs)
+        return True
+    raise TypeError("an argument changed into another kind of value")
 
 
 class CandidateModule(type(sys)):

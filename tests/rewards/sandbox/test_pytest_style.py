@@ -202,3 +202,31 @@ def test_a_test_that_swallows_everything_still_fails_a_dead_candidate(name: str)
     assert statuses("def f(x):\n    return 'guess'\n", SWALLOWING) == ["passed"]
     assert statuses("def f(x):\n    raise ValueError\n", SWALLOWING) == ["passed"]
     assert statuses(ATTACKS[name], SWALLOWING, timeout_s=1.0) == ["timeout" if name == "hang_in_call" else "error"]
+
+
+IN_PLACE = {"test": "from solution import rotate, dedupe_sorted, tally\n\n"
+                    "def test_rotate():\n    m = [[1, 2], [3, 4]]\n    rows = m[0]\n    rotate(m)\n"
+                    "    assert m == [[3, 1], [4, 2]]\n    assert m[0] is rows\n\n"
+                    "def test_dedupe():\n    xs = [1, 1, 2, 3, 3]\n    n = dedupe_sorted(xs)\n    assert xs[:n] == [1, 2, 3]\n\n"
+                    "def test_tally():\n    counts = {'a': 1}\n    tally(counts, 'ab')\n    assert counts == {'a': 2, 'b': 1}\n"}
+
+
+def test_arguments_changed_in_place_come_back() -> None:
+    # rotate 90 degrees clockwise in place: [[1, 2], [3, 4]] -> [[3, 1], [4, 2]] (first column reversed is the
+    # first row); dedupe keeps the unique values at the front and returns their count; tally counts letters.
+    right = ("def rotate(m):\n    n = len(m)\n    new = [[m[n - 1 - j][i] for j in range(n)] for i in range(n)]\n"
+             "    for i in range(n):\n        m[i][:] = new[i]\n\n"
+             "def dedupe_sorted(xs):\n    k = 0\n    for x in xs:\n        if k == 0 or xs[k - 1] != x:\n"
+             "            xs[k] = x\n            k += 1\n    return k\n\n"
+             "def tally(counts, s):\n    for ch in s:\n        counts[ch] = counts.get(ch, 0) + 1\n")
+    assert statuses(right, IN_PLACE) == ["passed"] * 3
+    # Returning the answers instead of changing the arguments: m and counts stay as they were (both fail);
+    # dedupe returns 3 without moving anything: xs[:3] == [1, 1, 2] (fails).
+    returning = ("def rotate(m):\n    return [list(r) for r in zip(*m[::-1])]\n\n"
+                 "def dedupe_sorted(xs):\n    return len(set(xs))\n\n"
+                 "def tally(counts, s):\n    return {**counts, 'b': 1, 'a': 2}\n")
+    assert statuses(returning, IN_PLACE) == ["wrong_answer"] * 3
+    # Identity does not cross: a candidate that puts new rows into m (m[:] = new) is written back row by
+    # row, so the test's rows keep theirs and `m[0] is rows` holds, where in one process it would not.
+    rebinding = right.replace("    for i in range(n):\n        m[i][:] = new[i]\n", "    m[:] = new\n")
+    assert statuses(rebinding, IN_PLACE)[0] == "passed"
