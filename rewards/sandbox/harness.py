@@ -17,9 +17,10 @@ then imports it and answers calls as they come: after ``ready`` it reads request
 of ``(name, args, kwargs)`` written by the host, and writes one line back per request,
 ``{"value": <tagged>}`` (with ``"args": [[k, <tagged>], ...]`` for the list, dict and set arguments the
 call changed in place), ``{"error": "...", "type": "ValueError", "types": [class and base names]}`` when
-the function raised, or ``{"unreadable": "..."}`` when it returned something that cannot cross (the
-tester treats that as a failure, never as a raise), until stdin closes. The test code runs in another sandbox
-(:mod:`rewards.sandbox.tester`); only these plain values cross.
+the function raised, ``{"ref": n, "kinds": [...]}`` when it returned an object that is no plain value
+(kept here as object n, which later requests name: :func:`serve`), or ``{"unreadable": "..."}`` when
+even that failed (the tester treats it as a failure, never as a raise), until stdin closes. The test
+code runs in another sandbox (:mod:`rewards.sandbox.tester`); only these plain values cross.
 
 Start-up is part of every program's cost, so the harness imports no module beyond what the
 interpreter has loaded at start: inputs arrive as ``marshal`` (built in) and lines are written by
@@ -209,18 +210,45 @@ def next_message(raw=False):  # type: ignore[no-untyped-def]
 
 
 def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
-    """Answer framed ``(name, args, kwargs)`` call requests from stdin, one line each, until it closes."""
+    """Answer framed ``(name, args, kwargs)`` call requests from stdin, one line each, until it closes.
+
+    A return value that cannot be encoded (an instance, a bound method, an iterator) stays here as
+    object ``n`` of ``objects`` and is answered ``{"ref": n, "kinds": [class and base names]}``; the
+    tester then asks for it by name ``"@<n><op>"`` (:func:`operate`). A name that starts with ``&``
+    carries such objects in its arguments, as ``("\\x00ref", n)``."""
+    objects, refs = [], {}
+
+    def unswap(value):  # type: ignore[no-untyped-def]
+        kind = type(value)
+        if kind is tuple and len(value) == 2 and value[0] == "\x00ref":
+            return objects[value[1]]
+        if kind is list or kind is tuple:
+            return kind(unswap(v) for v in value)
+        if kind is dict:
+            return {k: unswap(v) for k, v in value.items()}
+        return value
+
     while True:
         try:
             body = next_message(raw=True)
             name, args, kwargs = marshal.loads(body)
-            value = resolve(namespace, name)(*args, **kwargs)
+            swapped = name[:1] == "&"
+            if swapped:
+                name, args, kwargs = name[1:], unswap(args), unswap(kwargs)
+            value = operate(objects, name, args, kwargs) if name[:1] == "@" else resolve(namespace, name)(*args, **kwargs)
         except BaseException as exc:
             answer = {"error": describe(exc), "type": type(exc).__name__, "types": type_names(exc)}
         else:
             try:
-                answer = {"value": encode(value)}
-                mutated = changed_args(args, marshal.loads(body)[1])
+                try:
+                    answer = {"value": encode(value)}
+                except TypeError:  # no plain value: it stays here, the tester gets a handle
+                    if id(value) not in refs:
+                        refs[id(value)] = len(objects)
+                        objects.append(value)
+                    answer = {"ref": refs[id(value)], "kinds": type_names(value, instance=True)}
+                pristine = marshal.loads(body)[1]
+                mutated = changed_args(args, unswap(pristine) if swapped else pristine)
                 if mutated:
                     answer["args"] = mutated
             except BaseException as exc:  # the function returned, but nothing that can cross: not a raise
@@ -231,22 +259,45 @@ def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
             emit({"unreadable": describe(exc)})
 
 
+def operate(objects, name, args, kwargs):  # type: ignore[no-untyped-def]
+    """A request on object n: ``@n.attr`` (read), ``@n=attr`` (set to args[0]), ``@n()`` (call),
+    ``@n[]`` (item args[0]), ``@n#len``, ``#bool``, ``#iter``, ``#next``, ``#str``."""
+    end = 1
+    while name[end].isdigit():
+        end += 1
+    obj, op = objects[int(name[1:end])], name[end:]
+    if op[:1] == ".":
+        return getattr(obj, op[1:])
+    if op[:1] == "=":
+        setattr(obj, op[1:], args[0])
+        return None
+    if op == "()":
+        return obj(*args, **kwargs)
+    if op == "[]":
+        return obj[args[0]]
+    return {"#len": len, "#bool": bool, "#iter": iter, "#next": next, "#str": str}[op](obj)
+
+
 def changed_args(args, pristine):  # type: ignore[no-untyped-def]
     """``[[k, <tagged>], ...]`` for each list, dict or set argument the call changed in place (the
     tester writes it back into its own copy, so ``rotate(m); assert m == ...`` works across sandboxes)."""
     out = []
     for k in range(len(pristine)):
         if type(pristine[k]) in (list, dict, set) and not pristine[k] == args[k]:
-            out.append([k, encode(args[k])])
+            try:
+                out.append([k, encode(args[k])])
+            except TypeError:
+                pass  # it now holds objects: they do not cross
     return out
 
 
-def type_names(exc):  # type: ignore[no-untyped-def]
-    """The names of the exception's class and its bases, most derived first (``pytest.raises`` in the tester)."""
+def type_names(obj, instance=False):  # type: ignore[no-untyped-def]
+    """The names of the class of ``obj`` (an exception or an object kept here) and its bases, most
+    derived first (``pytest.raises`` and ``isinstance`` in the tester)."""
     try:
-        return [str(c.__name__)[:100] for c in type(exc).__mro__][:50]
+        return [str(c.__name__)[:100] for c in type(obj).__mro__][:50]
     except BaseException:
-        return ["Exception"]
+        return ["object"] if instance else ["Exception"]
 
 
 def describe(exc):  # type: ignore[no-untyped-def]

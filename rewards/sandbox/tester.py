@@ -2,27 +2,25 @@
 that never runs the model's program (:mod:`rewards.sandbox.pool` starts it and keeps it for many rows).
 
 It reads one job per line from stdin, ``{"job": {"setup": code, "cases": [code, ...], "entry_point":
-name or null}}``: it runs ``setup`` (HumanEval's ``check`` definition, MBPP's imports and setup code, a
-pytest-style module) in a fresh namespace in which every global name the test code uses but does not
-define is a :class:`Remote` function of the candidate (``candidate`` itself is the entry point), then
-runs each case (``check(candidate)``, one ``assert``, ``test_x()``) and reports it. The test code may
-also import the candidate the way KodCode's pytest modules do: ``from solution import f``, ``import
-solution`` (then ``solution.f``), aliases and ``*`` all work, because each job gets a fresh module
-``solution`` (:class:`CandidateModule`, in *this* process) whose every public attribute is the
-:class:`Remote` of that name; the candidate's own ``sys.modules`` is never consulted. ``import pytest``
-gets :data:`PYTEST`, a stand-in with ``raises`` (``match=``), ``approx``, ``mark.parametrize``,
-``param``, ``fail`` and no-op marks and ``fixture`` (the sandbox's interpreter has no pytest). A call of a
-:class:`Remote` writes ``{"call": name, "args": [...], "kwargs": {...}}`` (type-tagged by the harness's
-``encode``) to stdout and reads the answer from stdin: the host relays it to the candidate's sandbox
-and back, so only plain values cross; list, dict and set arguments the call changed in place come back
-with the answer and are written into the test's own objects (:func:`write_back`). Lines written, per job:
+name or null}}``: it runs ``setup`` (HumanEval's ``check``, MBPP's imports and setup code, a pytest-style
+module) in a fresh namespace where every global name the test code uses but does not define is a
+:class:`Remote` of the candidate (``candidate`` is the entry point), then runs each case
+(``check(candidate)``, one ``assert``, ``test_x()``) and reports it. KodCode's ``from solution import
+f``, ``import solution``, aliases and ``*`` work: each job gets a fresh module ``solution`` *of this
+process* (:class:`CandidateModule`) whose public names are Remotes; ``import pytest`` gets
+:data:`PYTEST` (``raises``, ``approx``, ``mark.parametrize``, ``param``, ``fail``, no-op marks and
+``fixture``). A Remote call writes ``{"call": name, "args": [...], "kwargs": {...}}`` (tagged by the
+harness's ``encode``) and reads the answer: the host relays it to the candidate's sandbox and back, so
+only plain values cross. List, dict and set arguments changed in place come back and are written into
+the test's own (:func:`write_back`); a value that cannot cross (an instance of the candidate's class, a
+generator) stays there and is a :class:`Proxy` here. Lines written, per job:
 
 * ``{"ready": true}`` once the setup ran, or ``{"import_error": "..."}``;
 * ``{"i": k, "value": true}`` when case k ran to the end, ``{"i": k, "value": false}`` when an assert
   failed, ``{"i": k, "error": "TypeError: ..."}`` when it raised anything else, and an error too when
-  the candidate failed during the case (died, timed out, answered garbage or with a value that cannot
-  cross, raised ``SystemExit``/``KeyboardInterrupt``): a :class:`CandidateFailure`, which no
-  ``except Exception`` or ``pytest.raises`` takes and which fails the case even under a bare ``except:``;
+  the candidate failed during the case (died, timed out, answered garbage, raised ``SystemExit`` or
+  ``KeyboardInterrupt``): a :class:`CandidateFailure`, which no ``except Exception`` or
+  ``pytest.raises`` takes and which fails the case even under a bare ``except:``;
 * ``{"done": true}``.
 
 The asserts therefore execute in a process the candidate never touches: its ``os._exit``, patched
@@ -82,11 +80,9 @@ class CandidateError(Exception):
 
 
 def candidate_exception(answer):  # type: ignore[no-untyped-def]
-    """The exception to raise for the candidate's error answer: the first builtin exception class among
-    the names of its class and bases (``"types"``, sent by the harness; else ``"type"``), or
-    :class:`CandidateError`; ``candidate_names`` on it lets ``pytest.raises(<imported class>)`` match by
-    name. One that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``…) is a
-    :class:`CandidateFailure`: no ``except Exception`` or ``pytest.raises`` in the tests can take it."""
+    """The exception for the candidate's error answer: the first builtin among its class's and bases'
+    names (``"types"``), else :class:`CandidateError`, with ``candidate_names`` (``pytest.raises`` of an
+    imported class matches by name); a non-``Exception`` (``SystemExit``…) is a :class:`CandidateFailure`."""
     names = answer.get("types")
     names = [str(n)[:100] for n in names[:50]] if isinstance(names, list) else [str(answer.get("type"))[:100]]
     kind = CandidateError
@@ -102,41 +98,107 @@ def candidate_exception(answer):  # type: ignore[no-untyped-def]
     return exc
 
 
+REF = "\x00ref"  # (REF, n) in an argument stands for the candidate's object n (the harness swaps it back)
+proxies = {}  # ref -> Proxy, for the job now running
+
+
+def request(name, args, kwargs):  # type: ignore[no-untyped-def]
+    """Send one call to the candidate and return its answer: a plain value, a :class:`Proxy`, or a raise."""
+    if proxies:
+        found = []
+        args, kwargs = swap(list(args), found), swap(kwargs, found)
+        name = "&" + name if found else name
+    emit({"call": name, "args": encode(list(args)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
+    try:
+        answer = receive()
+    except (ValueError, RecursionError):  # the relayed line is the candidate's: its failure, not a raise
+        raise CandidateFailure("an answer that is not JSON") from None
+    if type(answer) is not dict:
+        raise CandidateFailure("an answer that is not a JSON object")
+    if "fail" in answer or "unreadable" in answer:
+        raise CandidateFailure(str(answer.get("fail", answer.get("unreadable"))))
+    if "value" in answer or "ref" in answer:
+        try:
+            for k, tagged in answer.get("args", []):
+                write_back(args[int.__index__(k)], decode(tagged))
+            if "ref" in answer:
+                ref = int.__index__(answer["ref"])
+                if ref not in proxies:
+                    proxies[ref] = Proxy(ref, [str(n)[:100] for n in answer.get("kinds", [])[:50]])
+                return proxies[ref]
+            return decode(answer["value"])
+        except Exception as exc:  # noqa: BLE001  (whatever its value makes decoding do is its failure)
+            raise CandidateFailure("unreadable return value: " + type(exc).__name__) from None
+    raise candidate_exception(answer)
+
+
+def swap(value, found):  # type: ignore[no-untyped-def]
+    """``value`` with each :class:`Proxy` in it replaced by ``(REF, n)`` (noted in ``found``)."""
+    kind = type(value)
+    if kind is Proxy:
+        found.append(value)
+        return (REF, object.__getattribute__(value, "_ref"))
+    if kind is list or kind is tuple:
+        return kind(swap(v, found) for v in value)
+    if kind is dict:
+        return {k: swap(v, found) for k, v in value.items()}
+    return value
+
+
 class Remote:
-    """A function of the candidate's program; calling it sends the arguments by value."""
+    """A function (or class) of the candidate's program; calling it sends the arguments by value."""
 
     def __init__(self, name):  # type: ignore[no-untyped-def]
         self.name = name
         self.__name__ = name
 
     def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        emit({"call": self.name, "args": encode(list(args)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
-        try:
-            answer = receive()
-        except (ValueError, RecursionError):  # the relayed line is the candidate's: its failure, not a raise
-            raise CandidateFailure("an answer that is not JSON") from None
-        if type(answer) is not dict:
-            raise CandidateFailure("an answer that is not a JSON object")
-        if "fail" in answer or "unreadable" in answer:
-            raise CandidateFailure(str(answer.get("fail", answer.get("unreadable"))))
-        if "value" in answer:
-            try:
-                for k, tagged in answer.get("args", []):
-                    write_back(args[int.__index__(k)], decode(tagged))
-                return decode(answer["value"])
-            except Exception as exc:  # noqa: BLE001  (whatever its value makes decoding do is its failure)
-                raise CandidateFailure("unreadable return value: " + type(exc).__name__) from None
-        raise candidate_exception(answer)
+        return request(self.name, args, kwargs)
+
+    def __instancecheck__(self, obj):  # type: ignore[no-untyped-def]  (isinstance(x, ImportedClass))
+        return type(obj) is Proxy and self.name in object.__getattribute__(obj, "_kinds")
 
     def __repr__(self):  # type: ignore[no-untyped-def]
         return "<candidate function " + self.name + ">"
 
 
+def asks(op):  # type: ignore[no-untyped-def]
+    """A :class:`Proxy` method that sends request ``op`` with its arguments."""
+    return lambda self, *args, **kwargs: request("@" + str(object.__getattribute__(self, "_ref")) + op, args, kwargs)
+
+
+class Proxy:
+    """An object of the candidate's (an instance, a bound method, an iterator…), left in its sandbox:
+    reading and setting attributes, calling, ``[key]``, ``len``, ``bool``, iteration and ``str`` are
+    requests answered by value; ``==`` is identity, never the candidate's ``__eq__``."""
+
+    __call__, __getitem__, __len__, __iter__, __next__ = asks("()"), asks("[]"), asks("#len"), asks("#iter"), asks("#next")
+
+    def __init__(self, ref, kinds):  # type: ignore[no-untyped-def]
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_kinds", kinds)
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return asks("." + name)(self)
+
+    def __setattr__(self, name, value):  # type: ignore[no-untyped-def]
+        asks("=" + name)(self, value)
+
+    def __bool__(self):  # type: ignore[no-untyped-def]
+        return asks("#bool")(self) is True
+
+    def __str__(self):  # type: ignore[no-untyped-def]
+        return str(asks("#str")(self))
+
+    def __repr__(self):  # type: ignore[no-untyped-def]
+        return "<candidate " + "".join(object.__getattribute__(self, "_kinds")[:1]) + " object>"
+
+
 def write_back(mine, theirs):  # type: ignore[no-untyped-def]
-    """Make the test's argument ``mine`` hold ``theirs`` (the candidate's copy after the call), keeping
-    the identity of ``mine`` and of its nested lists where the shapes agree (a matrix's rows). Only plain
-    values come back (decoded here); the candidate can make its copy hold what it likes, as it can its
-    return value."""
+    """Make the test's argument ``mine`` hold ``theirs`` (the candidate's copy after the call, plain
+    values), keeping the identity of ``mine`` and of its nested lists where the shapes agree."""
     if type(mine) is list and type(theirs) is list:
         if len(mine) != len(theirs):
             mine[:] = theirs
@@ -295,6 +357,7 @@ def run_job(job):  # type: ignore[no-untyped-def]
         if entry:
             namespace["candidate"] = Remote(entry)
         sys.modules["solution"] = CandidateModule()  # fresh per job: no Remote outlives its row
+        proxies.clear()
         sys.modules["pytest"] = PYTEST
         del failures[:]
         exec(setup, namespace)

@@ -195,10 +195,10 @@ SWALLOWING = {"test": "from solution import f\n\ndef test_swallow():\n    try:\n
 
 
 @pytest.mark.parametrize("name", ["exit_zero_in_call", "sys_exit_in_call", "keyboard_interrupt_in_call", "hang_in_call",
-                                  "callable_object_equal_to_all"])
+                                  "base_exception_subclass"])
 def test_a_test_that_swallows_everything_still_fails_a_dead_candidate(name: str) -> None:
-    # The test passes whatever f returns or raises, as under pytest; but a candidate that died, hung, exited
-    # or returned what cannot cross made no answer at all (under pytest: a dead or timed-out run), so it fails.
+    # The test passes whatever f returns or raises, as under pytest; but a candidate that died, hung or
+    # exited made no answer at all (under pytest: a dead or timed-out run), so it fails.
     assert statuses("def f(x):\n    return 'guess'\n", SWALLOWING) == ["passed"]
     assert statuses("def f(x):\n    raise ValueError\n", SWALLOWING) == ["passed"]
     assert statuses(ATTACKS[name], SWALLOWING, timeout_s=1.0) == ["timeout" if name == "hang_in_call" else "error"]
@@ -230,3 +230,98 @@ def test_arguments_changed_in_place_come_back() -> None:
     # row, so the test's rows keep theirs and `m[0] is rows` holds, where in one process it would not.
     rebinding = right.replace("    for i in range(n):\n        m[i][:] = new[i]\n", "    m[:] = new\n")
     assert statuses(rebinding, IN_PLACE)[0] == "passed"
+
+
+CLASSES = {"test": "from solution import LRUCache, ListNode, reverse, Solution, squares\n\n"
+                   "def test_lru():\n    c = LRUCache(2)\n    c.put(1, 1)\n    c.put(2, 2)\n    assert c.get(1) == 1\n"
+                   "    c.put(3, 3)\n    assert c.get(2) == -1\n    assert isinstance(c, LRUCache)\n\n"
+                   "def to_list(node):\n    out = []\n    while node:\n        out.append(node.val)\n        node = node.next\n"
+                   "    return out\n\n"
+                   "def test_reverse():\n    head = ListNode(1)\n    head.next = ListNode(2)\n    head.next.next = ListNode(3)\n"
+                   "    assert to_list(reverse(head)) == [3, 2, 1]\n    assert reverse(None) is None\n\n"
+                   "def test_solution_class():\n    assert Solution().twoSum([2, 7, 11], 9) == [0, 1]\n\n"
+                   "def test_generator():\n    assert list(squares(4)) == [0, 1, 4, 9]\n    assert sum(squares(3)) == 5\n"}
+CLASSES_RIGHT = """from collections import OrderedDict
+
+class LRUCache:
+    def __init__(self, cap):
+        self.cap, self.d = cap, OrderedDict()
+
+    def get(self, k):
+        if k not in self.d:
+            return -1
+        self.d.move_to_end(k)
+        return self.d[k]
+
+    def put(self, k, v):
+        self.d[k] = v
+        self.d.move_to_end(k)
+        if len(self.d) > self.cap:
+            self.d.popitem(last=False)
+
+class ListNode:
+    def __init__(self, val=0, next=None):
+        self.val, self.next = val, next
+
+def reverse(head):
+    prev = None
+    while head:
+        head.next, prev, head = prev, head, head.next
+    return prev
+
+class Solution:
+    def twoSum(self, nums, target):
+        seen = {}
+        for i, x in enumerate(nums):
+            if target - x in seen:
+                return [seen[target - x], i]
+            seen[x] = i
+
+def squares(n):
+    for i in range(n):
+        yield i * i
+"""
+
+
+def test_objects_of_the_candidates_classes_stay_in_its_sandbox() -> None:
+    assert statuses(CLASSES_RIGHT, CLASSES) == ["passed"] * 4
+    # get() that forgets to mark the key as used: put(3) then evicts 1, not 2, so get(2) == 2 != -1 (fails);
+    # a reverse that stops after one step returns the old head, cut off: [1] (fails); twoSum returning the
+    # values [2, 7] (fails); squares yielding i + i: [0, 2, 4, 6] (fails). Each breaks its own test only.
+    no_touch = CLASSES_RIGHT.replace("        self.d.move_to_end(k)\n        return self.d[k]", "        return self.d[k]")
+    assert statuses(no_touch, CLASSES) == ["wrong_answer", "passed", "passed", "passed"]
+    old_head = CLASSES_RIGHT.replace("        head.next, prev, head = prev, head, head.next\n",
+                                     "        head.next, prev, head = prev, head, head.next\n        break\n")
+    assert statuses(old_head, CLASSES) == ["passed", "wrong_answer", "passed", "passed"]
+    values = CLASSES_RIGHT.replace("return [seen[target - x], i]", "return [target - x, x]")
+    assert statuses(values, CLASSES) == ["passed", "passed", "wrong_answer", "passed"]
+    doubled = CLASSES_RIGHT.replace("yield i * i", "yield i + i")
+    assert statuses(doubled, CLASSES) == ["passed", "passed", "passed", "wrong_answer"]
+
+
+OBJECT_HIDDEN = {"test": f"from solution import make, Box\n\n"
+                         f"def test_attr():\n    assert make().val == {TOKEN!r}\n\n"
+                         f"def test_object():\n    assert make() == {TOKEN!r}\n\n"
+                         f"def test_str():\n    assert str(make()) == {TOKEN!r}\n\n"
+                         f"def test_items():\n    assert list(make()) == [{TOKEN!r}]\n\n"
+                         f"def test_kind():\n    assert isinstance(make(), Box)\n    assert make()[0] == {TOKEN!r}\n"}
+OBJECT_ATTACKS = {
+    "equal_to_all_everywhere": ALWAYS_EQUAL + "class Box(Yes):\n    def __getattr__(self, name):\n        return Yes()\n"
+                               "    def __iter__(self):\n        return iter([Yes()])\n    def __getitem__(self, k):\n"
+                               "        return Yes()\n    def __str__(self):\n        return Yes()\n"
+                               "def make():\n    return Box()\n",
+    "str_subclass_everywhere": "class S(str):\n    __eq__ = lambda s, o: True\n    __hash__ = str.__hash__\n"
+                               "class Box:\n    val = S('guess')\n    def __iter__(self):\n        return iter([S('g')])\n"
+                               "    def __getitem__(self, k):\n        return S('g')\n    def __str__(self):\n        return S('g')\n"
+                               "def make():\n    return Box()\n",
+    "fake_ref_answers": "import os\nclass Box:\n    pass\ndef make():\n    for fd in range(3, 20):\n        try:\n"
+                        "            os.write(fd, b'{\"ref\": 99, \"kinds\": [\"Box\"]}\\n{\"value\": true}\\n')\n"
+                        "        except OSError:\n            pass\n    return Box()\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_ATTACKS))
+def test_attacks_through_objects_earn_nothing(name: str) -> None:
+    # Only the isinstance half of test_kind can hold, and test_kind needs make()[0] == TOKEN too: 0 of 5.
+    report = run_tests(OBJECT_ATTACKS[name], OBJECT_HIDDEN, timeout_s=1.0)
+    assert report.total == 5 and report.passed == 0, report
