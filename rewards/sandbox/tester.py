@@ -104,11 +104,11 @@ proxies = {}  # ref -> Proxy, for the job now running
 
 def request(name, args, kwargs):  # type: ignore[no-untyped-def]
     """Send one call to the candidate and return its answer: a plain value, a :class:`Proxy`, or a raise."""
-    if proxies:
-        found = []
-        args, kwargs = swap(list(args), found), swap(kwargs, found)
+    sent, found = args, []
+    if proxies:  # proxies may be among the arguments
+        sent, kwargs = swap(list(args), found), swap(kwargs, found)
         name = "&" + name if found else name
-    emit({"call": name, "args": encode(list(args)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
+    emit({"call": name, "args": encode(list(sent)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
     try:
         answer = receive()
     except (ValueError, RecursionError):  # the relayed line is the candidate's: its failure, not a raise

@@ -299,6 +299,17 @@ def test_objects_of_the_candidates_classes_stay_in_its_sandbox() -> None:
     assert statuses(doubled, CLASSES) == ["passed", "passed", "passed", "wrong_answer"]
 
 
+def test_in_place_changes_come_back_when_handles_are_among_the_arguments() -> None:
+    # push(stack_obj, xs) moves xs into the candidate's Stack and empties xs: the call's arguments hold a
+    # handle (the stack) and a list changed in place; xs must come back empty, the stack must hold 3 items.
+    tests = {"test": "from solution import Stack, push_all\n\ndef test_move():\n    s = Stack()\n    xs = [1, 2, 3]\n"
+                     "    push_all(s, xs)\n    assert xs == []\n    assert s.size() == 3\n"}
+    source = ("class Stack:\n    def __init__(self):\n        self.items = []\n    def size(self):\n"
+              "        return len(self.items)\n\ndef push_all(stack, xs):\n    stack.items.extend(xs)\n    xs.clear()\n")
+    assert statuses(source, tests) == ["passed"]
+    assert statuses(source.replace("    xs.clear()\n", ""), tests) == ["wrong_answer"]  # xs stays [1, 2, 3]
+
+
 OBJECT_HIDDEN = {"test": f"from solution import make, Box\n\n"
                          f"def test_attr():\n    assert make().val == {TOKEN!r}\n\n"
                          f"def test_object():\n    assert make() == {TOKEN!r}\n\n"
