@@ -9,7 +9,8 @@ A row's tests may be a test program instead of input/output cases, so rows load 
 * **pytest style** ``{"test": "<code defining test_* functions>"}`` (no ``entry_point``), as KodCode
   writes them: one case per top-level ``test_*`` function taking no arguments (or parametrized with
   ``@pytest.mark.parametrize``: one case runs every parameter set) and per ``test_*`` method of a
-  top-level ``Test*`` class (``TestX().test_y()``), in source order (found by parsing here; nothing is
+  top-level ``Test*`` class (a fresh ``TestX()``, its ``setup_method``/``setUp``, then ``test_y()``;
+  ``unittest.TestCase`` classes too), in source order (found by parsing here; nothing is
   executed on the host). The module may ``from solution import f`` / ``import solution`` and ``import
   pytest`` (``raises``, ``approx``, ``parametrize``: :mod:`rewards.sandbox.tester`); functions taking
   fixtures are not cases.
@@ -69,11 +70,17 @@ def to_cases(tests: dict[str, Any]) -> list[dict[str, Any]]:
             if not node.args.args or _parametrized(node):
                 calls.append(f"{node.name}()")
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            calls += [f"{node.name}().{m.name}()" for m in node.body if isinstance(m, ast.FunctionDef)
+            calls += [_method_case(node.name, m.name) for m in node.body if isinstance(m, ast.FunctionDef)
                       and m.name.startswith("test") and (len(m.args.args) == 1 or _parametrized(m))]
     if not calls:
         raise ValueError("a 'test' program without 'entry_point' must define test_* functions (pytest style)")
     return [{"assert": call, "setup": code, "entry_point": None} for call in calls]
+
+
+def _method_case(cls: str, method: str) -> str:
+    """A fresh instance, its ``setup_method`` (pytest) or ``setUp`` (unittest) if it has one, the test."""
+    return (f"_t = {cls}()\nif hasattr(_t, 'setup_method'):\n    _t.setup_method(_t.{method})\n"
+            f"if hasattr(_t, 'setUp'):\n    _t.setUp()\n_t.{method}()")
 
 
 def _parametrized(fn: ast.FunctionDef) -> bool:

@@ -77,9 +77,9 @@ KODCODE_ROW = {
 def test_a_kodcode_row_scores_through_its_adapter() -> None:
     row = code_rows.kodcode(dict(KODCODE_ROW))
     assert row["tests"] == {"test": KODCODE_ROW["test"]}  # the module as it is, imports included
-    assert [c["assert"] for c in to_cases(row["tests"])] == [
+    assert [c["assert"].splitlines()[-1] for c in to_cases(row["tests"])] == [
         "test_basic()", "test_duplicates_of_the_largest()", "test_many()", "test_too_few()",
-        "TestOrder().test_unsorted_input_is_fine()"]
+        "_t.test_unsorted_input_is_fine()"]  # after TestOrder() and its setup, if any
     # max(nums) is the largest (5, 7; per parameter 2, -1, 99; 10) and never raises: 0 of 5
     largest = "def second_largest(nums):\n    return max(nums)\n"
     # sorted(nums)[-2] without dedup: [1,1,3,4,5] -> 4 ok; [2,7,7] -> 7 wrong; [1,2] -> 1, [-5,-3,-1] -> -3,
@@ -336,3 +336,15 @@ def test_attacks_through_objects_earn_nothing(name: str) -> None:
     # Only the isinstance half of test_kind can hold, and test_kind needs make()[0] == TOKEN too: 0 of 5.
     report = run_tests(OBJECT_ATTACKS[name], OBJECT_HIDDEN, timeout_s=1.0)
     assert report.total == 5 and report.passed == 0, report
+
+
+def test_test_classes_get_their_setup() -> None:
+    # unittest style: setUp builds the fixture, assertEqual fails as an assert. pytest style: setup_method.
+    tests = {"test": "import unittest\nfrom solution import double\n\nclass TestDouble(unittest.TestCase):\n"
+                     "    def setUp(self):\n        self.x = 21\n    def test_value(self):\n"
+                     "        self.assertEqual(double(self.x), 42)\n\n"
+                     "class TestPlain:\n    def setup_method(self, method):\n        self.xs = [1, 2]\n"
+                     "    def test_list(self):\n        assert [double(x) for x in self.xs] == [2, 4]\n"}
+    assert statuses("def double(x):\n    return 2 * x\n", tests) == ["passed", "passed"]
+    # x + 2: 23 != 42 and [3, 4] != [2, 4]
+    assert statuses("def double(x):\n    return x + 2\n", tests) == ["wrong_answer", "wrong_answer"]
