@@ -5,11 +5,13 @@
 
 Both read the dataset column ``tests`` for each row: a list of test dicts (``{"stdin", "stdout"}`` or
 ``{"call", "args", "kwargs", "expected"}``, see :mod:`rewards.sandbox.judge`), its JSON text, or
-APPS-style ``{"inputs": [...], "outputs": [...], "fn_name": ...}``; or, with no ``tests`` column, an
+APPS-style ``{"inputs": [...], "outputs": [...], "fn_name": ...}`` in APPS/TACO's own shapes (outputs as
+lists of lines, call outputs wrapped in one-element lists); or, with no ``tests`` column, an
 **assertion-test program in the datasets' own columns** (:mod:`rewards.sandbox.assertions`): HumanEval's
 ``test`` + ``entry_point`` (with ``prefix_column: prompt`` the program is ``prompt`` + the completion's
 code, as HumanEval's harness builds it), MBPP's ``test_list`` + ``test_setup_code`` + ``test_imports``,
-or ``test`` alone with pytest-style ``test_*`` functions. The test code runs in a sandbox of its own;
+or ``test`` alone with pytest-style ``test_*`` functions (KodCode's modules as they are: ``from solution
+import f``, ``import pytest``). The test code runs in a sandbox of its own;
 the program cannot make a failing assert pass (:mod:`rewards.sandbox.pool`). The code is the last fenced block of
 the completion (:func:`extract_code`); no block scores 0.0.
 

@@ -12,11 +12,12 @@ Most code sets load as they are (HumanEval ``{"test", "entry_point"}``, MBPP ``t
   one JSON value. The prompt is LiveCodeBench's own wording, with the starter code when there is one.
 * ``deepcoder`` (``agentica-org/DeepCoder-Preview-Dataset``, every subset): ``tests`` is JSON text of
   LiveCodeBench-style cases (``lcbv5``), PrimeIntellect cases ``{"type": "stdin_stdout" |
-  "function_call", "input", "output", "fn_name"}`` (``primeintellect``) or APPS-style (``taco``).
+  "function_call", "input", "output", "fn_name"}`` (``primeintellect``) or APPS-style (``taco``, read by
+  the sandbox as it is: outputs that are lists of lines, call outputs wrapped in one-element lists).
 * ``kodcode`` (``KodCode/KodCode-Light-RL-10K``): ``test`` is a pytest module that imports the
-  candidate with ``from solution import f``; the import lines are dropped (the sandbox's tester
-  resolves ``f`` to the candidate's function by name) and the module becomes ``{"test": ...}``; the
-  declarations in ``test_info`` are added to the question so the model knows the names the tests call.
+  candidate with ``from solution import f``; it becomes ``{"test": ...}`` unchanged (the sandbox's
+  tester gives it a module ``solution`` whose names are the candidate's functions, and a ``pytest``);
+  the declarations in ``test_info`` are added to the question so the model knows the names the tests call.
 
 An adapter is ``fn(row) -> row`` (a new dict: the row's columns plus ``question`` and ``tests``);
 a row it cannot read raises :class:`UserError` naming the field. Each is registered with ``example``,
@@ -30,7 +31,6 @@ import base64
 import io
 import json
 import pickle
-import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -108,7 +108,13 @@ def lcb_case(case: dict[str, Any], func_name: str | None) -> dict[str, Any]:
             raise UserError("a functional LiveCodeBench test needs metadata.func_name; the row has none")
         args = [json.loads(line) for line in str(case["input"]).split("\n") if line.strip()]
         return {"call": func_name, "args": args, "expected": json.loads(str(case["output"]))}
-    return {"stdin": str(case["input"]), "stdout": str(case["output"])}
+    return {"stdin": _stdio(case["input"]), "stdout": _stdio(case["output"])}
+
+
+def _stdio(value: Any) -> Any:
+    """A stdin/stdout field: text, or a list of lines kept as it is (the sandbox joins it, one line each;
+    ``str`` of a list would be its Python repr, which no program prints)."""
+    return value if isinstance(value, list) else str(value)
 
 
 def _metadata(row: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +158,7 @@ def _prime_case(case: dict[str, Any]) -> dict[str, Any]:
         out = case["output"]
         expected = out[0] if isinstance(out, list) and len(out) == 1 else out
         return {"call": case["fn_name"], "args": args, "expected": expected}
-    return {"stdin": str(case["input"]), "stdout": str(case["output"])}
+    return {"stdin": _stdio(case["input"]), "stdout": _stdio(case["output"])}
 
 
 DEEPCODER_EXAMPLE = {
@@ -179,8 +185,6 @@ def deepcoder(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "question": str(_field(row, "problem", "deepcoder")), "tests": cases}
 
 
-SOLUTION_IMPORT = re.compile(r"^[ \t]*(from[ \t]+solution[ \t]+import[^\n]*|import[ \t]+solution\b[^\n]*)$", re.MULTILINE)
-
 KODCODE_EXAMPLE = {
     "question": "Write a function add(a, b) that returns the sum of a and b.",
     "solution": "def add(a, b):\n    return a + b\n",
@@ -190,12 +194,12 @@ KODCODE_EXAMPLE = {
 
 @register("kodcode", example=KODCODE_EXAMPLE)
 def kodcode(row: dict[str, Any]) -> dict[str, Any]:
-    """KodCode's pytest module without its ``from solution import …`` lines, as a pytest-style test; the
-    question gains the declarations of ``test_info`` (the names the tests call), when the row has them."""
+    """KodCode's pytest module as it is, as a pytest-style test; the question gains the declarations of
+    ``test_info`` (the names the tests call), when the row has them."""
     test = str(_field(row, "test", "kodcode"))
     info = row.get("test_info") or []
     decls = [str(i["function_declaration"]).strip() for i in info if isinstance(i, dict) and i.get("function_declaration")]
     question = str(_field(row, "question", "kodcode"))
     if decls:
         question += "\n\nNote that the function declaration is " + "; ".join(f"`{d}`" for d in decls) + "."
-    return {**row, "question": question, "tests": {"test": SOLUTION_IMPORT.sub("", test)}}
+    return {**row, "question": question, "tests": {"test": test}}

@@ -6,9 +6,14 @@ A row's tests may be a test program instead of input/output cases, so rows load 
   ``check(candidate)``, with ``candidate`` the program's function ``add``.
 * **MBPP** ``{"test_list": ["assert f(1) == 2", ...], "test_setup_code": "...", "test_imports": [...]}``:
   one case per assert, after the imports and the setup code (``challenge_test_list`` is ignored).
-* **pytest style** ``{"test": "<code defining test_* functions>"}`` (no ``entry_point``): one case per
-  top-level ``test_*`` function, called without arguments, in source order (found by parsing here;
-  nothing is executed on the host).
+* **pytest style** ``{"test": "<code defining test_* functions>"}`` (no ``entry_point``), as KodCode
+  writes them: one case per top-level ``test_*`` function taking no arguments (or parametrized with
+  ``@pytest.mark.parametrize``: one case runs every parameter set) and per ``test_*`` method of a
+  top-level ``Test*`` class (a fresh ``TestX()``, its ``setup_method``/``setUp``, then ``test_y()``;
+  ``unittest.TestCase`` classes too), in source order (found by parsing here; nothing is
+  executed on the host). The module may ``from solution import f`` / ``import solution`` and ``import
+  pytest`` (``raises``, ``approx``, ``parametrize``: :mod:`rewards.sandbox.tester`); functions taking
+  fixtures are not cases.
 * Explicit: ``{"assert": "assert f(2) == 4", "setup": "import math"}`` as one case in a list of cases.
 
 The test code may call any function the program defines by its name (MBPP's ``f(1)``, HumanEval's
@@ -59,11 +64,29 @@ def to_cases(tests: dict[str, Any]) -> list[dict[str, Any]]:
         tree = ast.parse(code)
     except SyntaxError as exc:
         raise ValueError(f"the test program does not parse: {exc}") from None
-    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-             and n.name.startswith("test") and not n.args.args]
-    if not names:
+    calls = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            if not node.args.args or _parametrized(node):
+                calls.append(f"{node.name}()")
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            calls += [_method_case(node.name, m.name) for m in node.body if isinstance(m, ast.FunctionDef)
+                      and m.name.startswith("test") and (len(m.args.args) == 1 or _parametrized(m))]
+    if not calls:
         raise ValueError("a 'test' program without 'entry_point' must define test_* functions (pytest style)")
-    return [{"assert": f"{name}()", "setup": code, "entry_point": None} for name in names]
+    return [{"assert": call, "setup": code, "entry_point": None} for call in calls]
+
+
+def _method_case(cls: str, method: str) -> str:
+    """A fresh instance, its ``setup_method`` (pytest) or ``setUp`` (unittest) if it has one, the test."""
+    return (f"_t = {cls}()\nif hasattr(_t, 'setup_method'):\n    _t.setup_method(_t.{method})\n"
+            f"if hasattr(_t, 'setUp'):\n    _t.setUp()\n_t.{method}()")
+
+
+def _parametrized(fn: ast.FunctionDef) -> bool:
+    """Decorated with ``…parametrize(...)`` (``pytest.mark.parametrize``, ``mark.parametrize``)."""
+    return any(isinstance(d, ast.Call) and isinstance(d.func, (ast.Attribute, ast.Name))
+               and getattr(d.func, "attr", getattr(d.func, "id", "")) == "parametrize" for d in fn.decorator_list)
 
 
 def explicit_case(case: dict[str, Any], n: int) -> dict[str, Any]:

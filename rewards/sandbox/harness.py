@@ -15,8 +15,12 @@ With ``--serve`` (assertion tests, :mod:`rewards.sandbox.pool`) the harness is s
 is known (a prepared sandbox): it waits for the program's source on stdin (one framed message, below),
 then imports it and answers calls as they come: after ``ready`` it reads requests from stdin, each a 4-byte big-endian length and a ``marshal``
 of ``(name, args, kwargs)`` written by the host, and writes one line back per request,
-``{"value": <tagged>}`` or ``{"error": "...", "type": "ValueError"}``, until stdin closes. The test code runs in another sandbox
-(:mod:`rewards.sandbox.tester`); only these plain values cross.
+``{"value": <tagged>}`` (with ``"args": [[k, <tagged>], ...]`` for the list, dict and set arguments the
+call changed in place), ``{"error": "...", "type": "ValueError", "types": [class and base names]}`` when
+the function raised, ``{"ref": n, "kinds": [...]}`` when it returned an object that is no plain value
+(kept here as object n, which later requests name: :func:`serve`), or ``{"unreadable": "..."}`` when
+even that failed (the tester treats it as a failure, never as a raise), until stdin closes. The test
+code runs in another sandbox (:mod:`rewards.sandbox.tester`); only these plain values cross.
 
 Start-up is part of every program's cost, so the harness imports no module beyond what the
 interpreter has loaded at start: inputs arrive as ``marshal`` (built in) and lines are written by
@@ -191,8 +195,9 @@ def main():  # type: ignore[no-untyped-def]
 _pending = [b""]
 
 
-def next_message():  # type: ignore[no-untyped-def]
-    """The next framed message on stdin (4-byte big-endian length, then a marshal); exit at its end."""
+def next_message(raw=False):  # type: ignore[no-untyped-def]
+    """The next framed message on stdin (4-byte big-endian length, then a marshal; with ``raw``, the
+    marshal's bytes); exit at its end."""
     pending = _pending[0]
     while len(pending) < 4 or len(pending) < 4 + int.from_bytes(pending[:4], "big"):
         chunk = os.read(0, 1 << 16)
@@ -201,21 +206,98 @@ def next_message():  # type: ignore[no-untyped-def]
         pending += chunk
     size = int.from_bytes(pending[:4], "big")
     body, _pending[0] = pending[4 : 4 + size], pending[4 + size :]
-    return marshal.loads(body)
+    return body if raw else marshal.loads(body)
 
 
 def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
-    """Answer framed ``(name, args, kwargs)`` call requests from stdin, one line each, until it closes."""
+    """Answer framed ``(name, args, kwargs)`` call requests from stdin, one line each, until it closes.
+
+    A return value that cannot be encoded (an instance, a bound method, an iterator) stays here as
+    object ``n`` of ``objects`` and is answered ``{"ref": n, "kinds": [class and base names]}``; the
+    tester then asks for it by name ``"@<n><op>"`` (:func:`operate`). A name that starts with ``&``
+    carries such objects in its arguments, as ``("\\x00ref", n)``."""
+    objects, refs = [], {}
+
+    def unswap(value):  # type: ignore[no-untyped-def]
+        kind = type(value)
+        if kind is tuple and len(value) == 2 and value[0] == "\x00ref":
+            return objects[value[1]]
+        if kind is list or kind is tuple:
+            return kind(unswap(v) for v in value)
+        if kind is dict:
+            return {k: unswap(v) for k, v in value.items()}
+        return value
+
     while True:
         try:
-            name, args, kwargs = next_message()
-            answer = {"value": encode(resolve(namespace, name)(*args, **kwargs))}
+            body = next_message(raw=True)
+            name, args, kwargs = marshal.loads(body)
+            swapped = name[:1] == "&"
+            if swapped:
+                name, args, kwargs = name[1:], unswap(args), unswap(kwargs)
+            value = operate(objects, name, args, kwargs) if name[:1] == "@" else resolve(namespace, name)(*args, **kwargs)
         except BaseException as exc:
-            answer = {"error": describe(exc), "type": type(exc).__name__}
+            answer = {"error": describe(exc), "type": type(exc).__name__, "types": type_names(exc)}
+        else:
+            try:
+                try:
+                    answer = {"value": encode(value)}
+                except TypeError:  # no plain value: it stays here, the tester gets a handle
+                    if id(value) not in refs:
+                        refs[id(value)] = len(objects)
+                        objects.append(value)
+                    answer = {"ref": refs[id(value)], "kinds": type_names(value, instance=True)}
+                pristine = marshal.loads(body)[1]
+                mutated = changed_args(args, unswap(pristine) if swapped else pristine)
+                if mutated:
+                    answer["args"] = mutated
+            except BaseException as exc:  # the function returned, but nothing that can cross: not a raise
+                answer = {"unreadable": describe(exc)}
         try:
             emit(answer)
         except (TypeError, ValueError) as exc:
-            emit({"error": describe(exc), "type": type(exc).__name__})
+            emit({"unreadable": describe(exc)})
+
+
+def operate(objects, name, args, kwargs):  # type: ignore[no-untyped-def]
+    """A request on object n: ``@n.attr`` (read), ``@n=attr`` (set to args[0]), ``@n()`` (call),
+    ``@n[]`` (item args[0]), ``@n#len``, ``#bool``, ``#iter``, ``#next``, ``#str``."""
+    end = 1
+    while name[end].isdigit():
+        end += 1
+    obj, op = objects[int(name[1:end])], name[end:]
+    if op[:1] == ".":
+        return getattr(obj, op[1:])
+    if op[:1] == "=":
+        setattr(obj, op[1:], args[0])
+        return None
+    if op == "()":
+        return obj(*args, **kwargs)
+    if op == "[]":
+        return obj[args[0]]
+    return {"#len": len, "#bool": bool, "#iter": iter, "#next": next, "#str": str}[op](obj)
+
+
+def changed_args(args, pristine):  # type: ignore[no-untyped-def]
+    """``[[k, <tagged>], ...]`` for each list, dict or set argument the call changed in place (the
+    tester writes it back into its own copy, so ``rotate(m); assert m == ...`` works across sandboxes)."""
+    out = []
+    for k in range(len(pristine)):
+        if type(pristine[k]) in (list, dict, set) and not pristine[k] == args[k]:
+            try:
+                out.append([k, encode(args[k])])
+            except TypeError:
+                pass  # it now holds objects: they do not cross
+    return out
+
+
+def type_names(obj, instance=False):  # type: ignore[no-untyped-def]
+    """The names of the class of ``obj`` (an exception or an object kept here) and its bases, most
+    derived first (``pytest.raises`` and ``isinstance`` in the tester)."""
+    try:
+        return [str(c.__name__)[:100] for c in type(obj).__mro__][:50]
+    except BaseException:
+        return ["object"] if instance else ["Exception"]
 
 
 def describe(exc):  # type: ignore[no-untyped-def]

@@ -2,7 +2,8 @@
 
 Three kinds of test case, mixable in one list:
 
-* **stdin/stdout** ``{"stdin": "1 2\\n", "stdout": "3\\n"}``: one fresh sandbox per case; the case passes
+* **stdin/stdout** ``{"stdin": "1 2\\n", "stdout": "3\\n"}`` (either may be a list of lines, as APPS and
+  TACO store them: :func:`lines_text`): one fresh sandbox per case; the case passes
   when the program exits 0 and its stdout matches, whitespace-tolerantly by default (lines compared after
   collapsing runs of blanks and dropping leading/trailing blank lines) or byte for byte with
   ``compare="exact"`` (per case: ``{"compare": "exact", ...}``).
@@ -91,12 +92,7 @@ def normalize_tests(tests: Any) -> list[dict[str, Any]]:
     if is_test_program(tests):
         return to_cases(tests)
     if isinstance(tests, dict) and "inputs" in tests and "outputs" in tests:
-        fn = tests.get("fn_name")
-        pairs = zip(tests["inputs"], tests["outputs"], strict=True)
-        if fn:
-            tests = [{"call": fn, "args": list(i), "expected": o} for i, o in pairs]
-        else:
-            tests = [{"stdin": i, "stdout": o} for i, o in pairs]
+        tests = apps_cases(tests)
     if not isinstance(tests, list):
         raise ValueError(f"tests must be a list of test dicts, got {type(tests).__name__}")
     cases = []
@@ -113,13 +109,40 @@ def normalize_tests(tests: Any) -> list[dict[str, Any]]:
         elif "assert" in case:
             cases.append(explicit_case(case, n))
         elif "stdout" in case:
-            stdin, stdout = case.get("stdin", ""), case["stdout"]
-            if not isinstance(stdin, str) or not isinstance(stdout, str):
-                raise ValueError(f"test {n}: 'stdin' and 'stdout' must be strings")
+            stdin = lines_text(case.get("stdin", ""), f"test {n}: 'stdin'")
+            stdout = lines_text(case["stdout"], f"test {n}: 'stdout'")
             cases.append({"stdin": stdin, "stdout": stdout, "compare": case.get("compare")})
         else:
             raise ValueError(f"test {n} has none of 'stdout' (stdin/stdout test), 'call' (call test), 'assert'")
     return cases
+
+
+def lines_text(value: Any, what: str) -> str:
+    """A stdin or stdout field: a string, or (APPS/TACO) a list of strings, the text's lines: each ends
+    with one newline (added where it has none), ``["3", "4"]`` and ``["3\\n", "4\\n"]`` both being ``"3\\n4\\n"``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(v if v.endswith("\n") else v + "\n" for v in value)
+    raise ValueError(f"{what} must be a string or a list of strings (lines), got {type(value).__name__}")
+
+
+def apps_cases(tests: dict[str, Any]) -> list[dict[str, Any]]:
+    """APPS/TACO ``{"inputs", "outputs"[, "fn_name"]}`` as cases. With ``fn_name`` each input is the
+    argument list and, when *every* output is a one-element list, the outputs are the return values
+    wrapped in lists, as APPS and TACO store them (``"outputs": [[13], [[1, 2]]]``: 13 and [1, 2]); a row
+    with any other output is taken as it stands, so exactly one value is right per case. Without
+    ``fn_name`` they are stdin and stdout texts, each a string or a list of lines (:func:`lines_text`)."""
+    inputs, outputs = tests["inputs"], tests["outputs"]
+    if not isinstance(inputs, list) or not isinstance(outputs, list) or len(inputs) != len(outputs):
+        raise ValueError("APPS-style tests need 'inputs' and 'outputs' lists of the same length")
+    fn = tests.get("fn_name")
+    if not fn:
+        return [{"stdin": i, "stdout": o} for i, o in zip(inputs, outputs)]
+    if not all(isinstance(i, list) for i in inputs):
+        raise ValueError("APPS-style call tests ('fn_name') need each input to be the list of arguments")
+    wrapped = bool(outputs) and all(isinstance(o, list) and len(o) == 1 for o in outputs)
+    return [{"call": fn, "args": i, "expected": o[0] if wrapped else o} for i, o in zip(inputs, outputs)]
 
 
 def outputs_match(got: str, expected: str, compare: str = "tolerant") -> bool:

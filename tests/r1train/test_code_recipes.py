@@ -39,11 +39,12 @@ def test_the_recipe_reward_scores_its_dataset_row(path: Path) -> None:
     assert scores.total == [1.0, 0.0]
 
 
-def test_kodcode_drops_only_the_solution_imports_and_adds_the_declarations() -> None:
-    row = {"question": "Add.", "test": "from solution import add, sub\nimport math\nimport solutions_extra\n\ndef test_a():\n    pass\n",
+def test_kodcode_keeps_the_test_module_and_adds_the_declarations() -> None:
+    # The module goes to the sandbox as it is: its tester resolves ``from solution import …`` itself.
+    row = {"question": "Add.", "test": "from solution import add, sub\nimport math\nimport solution as s\n\ndef test_a():\n    pass\n",
            "test_info": [{"function_name": "add", "function_declaration": "def add(a, b):"}]}
     out = code_rows.kodcode(row)
-    assert out["tests"] == {"test": "\nimport math\nimport solutions_extra\n\ndef test_a():\n    pass\n"}
+    assert out["tests"] == {"test": row["test"]}
     assert out["question"] == "Add.\n\nNote that the function declaration is `def add(a, b):`."
 
 
@@ -56,6 +57,9 @@ def test_deepcoder_reads_each_subsets_tests_form() -> None:
         {"call": "f", "args": [1, 2], "expected": 3}, {"stdin": "1\n", "stdout": "2\n"}]
     assert code_rows.deepcoder({"problem": "p", "tests": lcb})["tests"] == [{"call": "g", "args": [[1], 2], "expected": 3}]
     assert code_rows.deepcoder({"problem": "p", "tests": taco})["tests"] == {"inputs": ["1\n"], "outputs": ["1\n"]}
+    # an output given as a list of lines stays a list (str() would make it "['3', '4']", which no program prints)
+    lines = json.dumps([{"type": "stdin_stdout", "input": "2\n", "output": ["3", "4"]}])
+    assert code_rows.deepcoder({"problem": "p", "tests": lines})["tests"] == [{"stdin": "2\n", "stdout": ["3", "4"]}]
     with pytest.raises(UserError, match="needs column 'tests'"):
         code_rows.deepcoder({"problem": "p"})
 
