@@ -1,17 +1,19 @@
 """User code a recipe names by reference: ``package.module:name`` or ``path/to/file.py:name``.
 
 Reward functions (:func:`rewards.registry.resolve`) and environments (:func:`r1train.envs.base.resolve`)
-are both named this way when they are not registered; :func:`load` is the one loader behind both, so the
-two accept the same references and fail with the same sentences. It lives in ``rewards`` because that
-package imports nothing of ours and ``r1train`` may import it (DESIGN.md: dependencies flow one way);
-each registry stays beside the functions or classes it holds.
+are both named this way when they are not registered; :func:`load_reference` is the one loader behind
+both, so the two accept the same references and fail with the same sentences. It lives in ``rewards``
+because that package imports nothing of ours and ``r1train`` may import it (DESIGN.md: dependencies
+flow one way); each registry stays beside the functions or classes it holds.
 
 A file is loaded once per process (by its resolved path), under a private module name, whichever caller
 asks first; a file that fails to import is forgotten, so the fixed file loads on the next try.
 
 Use::
 
-    fn = plugins.load("my_rewards.py:short", what="reward", kind="function", fits=callable)
+    from rewards.plugins import load_reference
+
+    fn = load_reference("my_rewards.py:short", what="reward", kind="function", fits=callable)
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ class LoadError(ValueError):
     """A reference that cannot be loaded; the message is one sentence for the user."""
 
 
-def load(ref: str, what: str, kind: str, fits: Callable[[Any], bool], error: type[Exception] = LoadError) -> Any:
+def load_reference(
+    ref: str, what: str, kind: str, fits: Callable[[Any], bool], error: type[Exception] = LoadError
+) -> Any:
     """The object ``ref`` (``module:name`` or ``file.py:name``) names, if ``fits(obj)``.
 
     ``what`` starts every message (``reward``, ``env.name``), ``kind`` names what was looked for
@@ -52,7 +56,8 @@ def _import(name: str, ref: str, what: str, error: type[Exception]) -> Any:
         return importlib.import_module(name)
     except Exception as exc:
         raise error(
-            f"{what} {ref!r}: importing {name!r} failed ({type(exc).__name__}: {exc}); fix the module or the name before ':'"
+            f"{what} {ref!r}: importing {name!r} failed ({type(exc).__name__}: {exc}); "
+            "fix the module or the name before ':'"
         ) from None
 
 

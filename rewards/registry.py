@@ -22,7 +22,7 @@ import importlib.metadata
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rewards import plugins
+from rewards.plugins import load_reference
 
 RewardFn = Callable[..., list[float | None]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,7 +108,7 @@ def resolve(ref: str) -> RewardFn:
     if ref in REGISTRY:
         return REGISTRY[ref]
     if ":" in ref:  # module:function or file.py:function, loaded as environments are (rewards/plugins.py)
-        return plugins.load(ref, what="reward", kind="function", fits=callable, error=RewardLookupError)
+        return load_reference(ref, what="reward", kind="function", fits=callable, error=RewardLookupError)
     close = difflib.get_close_matches(ref, REGISTRY, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise RewardLookupError(

@@ -89,7 +89,8 @@ def write_recipe(tmp_path: Path, model: dict[str, Any] | None = None, **train: A
 
 
 def run(cmd: list[str], cache: Path, timeout: int = 900) -> None:
-    out = subprocess.run(cmd, cwd=REPO, env=cli_env(R1TRAIN_CACHE=str(cache)), capture_output=True, text=True, timeout=timeout)
+    env = cli_env(R1TRAIN_CACHE=str(cache))
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-4000:]
 
 

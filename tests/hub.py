@@ -51,7 +51,8 @@ _MATH_SOLUTION = "Since $1+1=2$, the answer is $\\boxed{2}$."
 def _openr1_row(n: int) -> dict[str, Any]:
     """A row of open-r1/OpenR1-Math-220k with all of its columns: R1's generations with their checks, and
     ``messages`` (role/content), whose last, assistant turn is the one R1 trace kept for SFT."""
-    trace = f"<think>\nI add {n} and {n}: {n}+{n}={2 * n}.\n</think>\n\n${n}+{n}={2 * n}$, so the answer is $\\boxed{{{2 * n}}}$."
+    trace = (f"<think>\nI add {n} and {n}: {n}+{n}={2 * n}.\n</think>\n\n"
+             f"${n}+{n}={2 * n}$, so the answer is $\\boxed{{{2 * n}}}$.")
     return {"problem": f"What is ${n}+{n}$?", "solution": f"${n}+{n}={2 * n}$", "answer": str(2 * n),
             "problem_type": "Algebra", "question_type": "math-word-problem", "source": "olympiads",
             "uuid": f"{n:08d}-0000-5000-8000-000000000000", "is_reasoning_complete": [True, True],

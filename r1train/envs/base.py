@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from r1train.errors import UserError
 from r1train.registry import registrar
-from rewards import plugins
+from rewards.plugins import load_reference
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def resolve(ref: str) -> type:
     if ref in ENVS:
         return ENVS[ref]
     if ":" in ref:  # module:Class or file.py:Class, loaded as reward functions are (rewards/plugins.py)
-        return plugins.load(ref, what="env.name", kind="environment class", fits=_is_environment, error=UserError)
+        return load_reference(ref, what="env.name", kind="environment class", fits=_is_environment, error=UserError)
     close = difflib.get_close_matches(ref, ENVS, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UserError(

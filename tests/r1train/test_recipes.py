@@ -190,7 +190,9 @@ def _stage_stand_ins(path: Path, tmp_path: Path) -> list[str]:
     return out
 
 
-def _run_cli(command: str, path: Path, tmp_path: Path, overrides: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
+def _run_cli(
+    command: str, path: Path, tmp_path: Path, overrides: list[str], capsys: pytest.CaptureFixture[str]
+) -> dict:
     """``r1train check`` then ``r1train COMMAND`` on RECIPE with the overrides, through the CLI's own entry
     point, from ``tmp_path`` (the caller's working directory, where a data file made by the header's command
     lies); returns the resolved recipe the run recorded, whose model and data are checked to be the shipped
@@ -228,7 +230,8 @@ def _check_hub_model(name: str, hub_cache: Path) -> bool:
     if not HUB_ID.fullmatch(name) or Path(name).exists():
         return False
     config = try_to_load_from_cache(name, "config.json")
-    assert isinstance(config, str) and Path(config).is_relative_to(hub_cache / "hub" / f"models--{name.replace('/', '--')}")
+    repo = hub_cache / "hub" / f"models--{name.replace('/', '--')}"
+    assert isinstance(config, str) and Path(config).is_relative_to(repo)
     return True
 
 
@@ -243,7 +246,8 @@ def test_sft_recipe_runs_one_step_through_its_hub_ids(
     original = load_recipe(path)
     extra = ["data.task.train_size=8", "data.task.eval_size=2"] if original.sft.eval_source else []
     recorded = _run_cli("sft", path, tmp_path, SFT_SHORT + extra, capsys)
-    assert _check_hub_model(recorded["model"]["name_or_path"], hub_cache) == original.model.name_or_path.startswith("Qwen/")
+    is_hub = _check_hub_model(recorded["model"]["name_or_path"], hub_cache)
+    assert is_hub == original.model.name_or_path.startswith("Qwen/")
     out = tmp_path / "run"
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1]
     model = out / "model"

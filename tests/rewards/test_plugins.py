@@ -1,5 +1,5 @@
-"""``rewards.plugins.load``: the one loader of ``module:name`` / ``file.py:name`` references, behind both
-the reward registry and the environment registry (same references, same sentences)."""
+"""``rewards.plugins.load_reference``: the one loader of ``module:name`` / ``file.py:name`` references,
+behind both the reward registry and the environment registry (same references, same sentences)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_one_file_holds_a_reward_and_an_environment_and_loads_once(tmp_path: Pat
     cls = envs.resolve(f"{f}:Env")
     assert fn(["a", "b"]) == [1.0, 1.0] and cls.__name__ == "Env"
     assert fn.__module__ == cls.__module__  # the same module object: the file ran once
-    assert plugins.load(f"{f}:LOADS", what="x", kind="list", fits=lambda o: isinstance(o, list)) == [1]
+    assert plugins.load_reference(f"{f}:LOADS", what="x", kind="list", fits=lambda o: isinstance(o, list)) == [1]
 
 
 def test_each_failure_is_one_sentence_in_the_callers_own_error(tmp_path: Path) -> None:
@@ -50,6 +50,6 @@ def test_each_failure_is_one_sentence_in_the_callers_own_error(tmp_path: Path) -
     fixed = tmp_path / "fixed.py"
     fixed.write_text("import no_such_module_anywhere\n")
     with pytest.raises(plugins.LoadError):
-        plugins.load(f"{fixed}:f", what="reward", kind="function", fits=callable)
+        plugins.load_reference(f"{fixed}:f", what="reward", kind="function", fits=callable)
     fixed.write_text("def f(completions, **columns):\n    return [0.0]\n")  # the failed import was forgotten
-    assert plugins.load(f"{fixed}:f", what="reward", kind="function", fits=callable)([""]) == [0.0]
+    assert plugins.load_reference(f"{fixed}:f", what="reward", kind="function", fits=callable)([""]) == [0.0]
