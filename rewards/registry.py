@@ -19,11 +19,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
+
+from rewards.plugins import load_reference
 
 RewardFn = Callable[..., list[float | None]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,47 +107,11 @@ def resolve(ref: str) -> RewardFn:
     load_builtins()
     if ref in REGISTRY:
         return REGISTRY[ref]
-    if ":" in ref:
-        target, _, attr = ref.rpartition(":")
-        module = _load_file(target) if target.endswith(".py") else _import(target, ref)
-        fn = getattr(module, attr, None)
-        if not callable(fn):
-            raise RewardLookupError(f"reward {ref!r}: {target} has no function {attr!r}; check the name after ':'")
-        return fn
+    if ":" in ref:  # module:function or file.py:function, loaded as environments are (rewards/plugins.py)
+        return load_reference(ref, what="reward", kind="function", fits=callable, error=RewardLookupError)
     close = difflib.get_close_matches(ref, REGISTRY, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise RewardLookupError(
         f"unknown reward {ref!r}; {hint}registered rewards are: {', '.join(sorted(REGISTRY))} "
         "(or give module:function or path/to/file.py:function)"
     )
-
-
-def _import(module_name: str, ref: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except Exception as exc:
-        raise RewardLookupError(
-            f"reward {ref!r}: importing {module_name!r} failed ({type(exc).__name__}: {exc}); "
-            "fix the module or the name before ':'"
-        ) from None
-
-
-def _load_file(path_str: str) -> Any:
-    path = Path(path_str).expanduser()
-    if not path.is_file():
-        raise RewardLookupError(f"reward file {path_str!r} does not exist; give a path to a .py file")
-    module_name = f"_r1train_reward_{abs(hash(str(path.resolve())))}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise RewardLookupError(
-            f"reward file {path_str!r} failed to import ({type(exc).__name__}: {exc}); fix the error in that file"
-        ) from None
-    return module

@@ -1,6 +1,8 @@
 """Helpers shared by the tests (one module, so that no test imports another test).
 
 * Paths: ``REPO`` (the checkout), ``REWARDS_FILE`` (reward functions referenced as ``file.py:function``).
+* The CLI in a subprocess: ``cli`` (run it), ``start_cli`` (start it), ``kill_when`` (SIGKILL it at a
+  checkpoint, for the resume tests), all from the checkout with ``cli_env``.
 * Multi-process runs (DDP, FSDP2, DeepSpeed): ``write_recipe``, ``run``, ``accelerate_train``, ``rows``.
 * Evaluation: ``ScriptedEngine`` (fixed completions per prompt), ``CharTokenizer``, ``write_jsonl``.
 * W&B: ``wandb_log`` reads an offline run file back with W&B's own reader (``wandb leet inspect --json``).
@@ -12,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +32,42 @@ from r1train.train.update import record_logprobs
 REPO = Path(__file__).resolve().parents[1]
 REWARDS_FILE = Path(__file__).with_name("reward_fixtures.py")
 
+# --- the CLI in a subprocess ----------------------------------------------------------------------
+
+R1TRAIN = [sys.executable, "-m", "r1train"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment (with conftest's offline hub cache: ``HF_HUB_OFFLINE=1``, ``HF_HOME``…),
+    the checkout importable, and ``extra``."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``r1train ARGS`` run to the end from the checkout; its exit status and output, as text."""
+    return subprocess.run([*R1TRAIN, *args], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(*args: str, **popen: Any) -> subprocess.Popen:
+    """``r1train ARGS`` started from the checkout; its output is discarded unless ``popen`` routes it."""
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    return subprocess.Popen([*R1TRAIN, *args], cwd=REPO, env=cli_env(), **(streams | popen))
+
+
+def kill_when(path: Path, *args: str, timeout: float = 300) -> None:
+    """Start ``r1train ARGS``, SIGKILL it as soon as ``path`` exists (a checkpoint's marker, a saved chunk),
+    it ends by itself, or ``timeout`` seconds pass, and wait until it is gone. The caller asserts what it left."""
+    proc = start_cli(*args)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not path.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 # --- multi-process training runs ------------------------------------------------------------------
 
-TRAIN = [sys.executable, "-m", "r1train", "train"]
+TRAIN = [*R1TRAIN, "train"]
 
 
 def write_recipe(tmp_path: Path, model: dict[str, Any] | None = None, **train: Any) -> Path:
@@ -52,7 +89,7 @@ def write_recipe(tmp_path: Path, model: dict[str, Any] | None = None, **train: A
 
 
 def run(cmd: list[str], cache: Path, timeout: int = 900) -> None:
-    env = {**os.environ, "R1TRAIN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    env = cli_env(R1TRAIN_CACHE=str(cache))
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-4000:]
 

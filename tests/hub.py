@@ -48,6 +48,19 @@ def _code_example(adapter: str) -> dict[str, Any]:
 
 _MATH_SOLUTION = "Since $1+1=2$, the answer is $\\boxed{2}$."
 
+def _openr1_row(n: int) -> dict[str, Any]:
+    """A row of open-r1/OpenR1-Math-220k with all of its columns: R1's generations with their checks, and
+    ``messages`` (role/content), whose last, assistant turn is the one R1 trace kept for SFT."""
+    trace = (f"<think>\nI add {n} and {n}: {n}+{n}={2 * n}.\n</think>\n\n"
+             f"${n}+{n}={2 * n}$, so the answer is $\\boxed{{{2 * n}}}$.")
+    return {"problem": f"What is ${n}+{n}$?", "solution": f"${n}+{n}={2 * n}$", "answer": str(2 * n),
+            "problem_type": "Algebra", "question_type": "math-word-problem", "source": "olympiads",
+            "uuid": f"{n:08d}-0000-5000-8000-000000000000", "is_reasoning_complete": [True, True],
+            "generations": [trace, trace], "correctness_math_verify": [True, True], "correctness_llama": [True, False],
+            "finish_reasons": ["stop", "stop"], "correctness_count": 2,
+            "messages": [{"content": f"What is ${n}+{n}$?", "role": "user"}, {"content": trace, "role": "assistant"}]}
+
+
 # (id, config or None) -> {split: rows}; columns as the real datasets have them.
 DATASETS: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {
     ("openai/gsm8k", "main"): {
@@ -95,13 +108,8 @@ DATASETS: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {
     ("Jiayi-Pan/Countdown-Tasks-3to4", None): {
         "train": [{"target": 10 + n, "nums": [n, 5, 5]} for n in range(1, 4)]
     },
-    ("open-r1/OpenR1-Math-220k", "default"): {
-        "train": [{"problem": f"What is ${n}+{n}$?", "solution": f"${n}+{n}={2 * n}$", "answer": str(2 * n),
-                   "problem_type": "Algebra", "question_type": "math-word-problem", "source": "olympiads",
-                   "messages": [{"role": "user", "content": f"What is ${n}+{n}$?"},
-                                {"role": "assistant", "content": f"<think>{n}+{n}={2 * n}</think> $\\boxed{{{2 * n}}}$"}]}
-                  for n in range(1, 5)]
-    },
+    # config default = the repo's data/train-*.parquet; R1's traces of NuminaMath-1.5 problems, one row a problem
+    ("open-r1/OpenR1-Math-220k", "default"): {"train": [_openr1_row(n) for n in range(1, 5)]},
     # code sets: rows of each dataset's own shape, the ones its row adapter (r1train/data/code_rows.py) reads
     ("KodCode/KodCode-Light-RL-10K", None): {"train": [_code_example("kodcode")] * 4},
     ("agentica-org/DeepCoder-Preview-Dataset", "primeintellect"): {"train": [_code_example("deepcoder")] * 4},
@@ -162,12 +170,12 @@ def _dataset_files(staging: Path, repo_id: str, config: str | None, splits: dict
     import datasets
 
     out = staging / "datasets" / repo_id.replace("/", "--")
-    folder = config or "data"
+    folder = config if config not in (None, "default") else "data"  # the hub's folder for the default config
     for split, rows in splits.items():
         (out / folder).mkdir(parents=True, exist_ok=True)
         datasets.Dataset.from_list(rows).to_parquet(str(out / folder / f"{split}-00000-of-00001.parquet"))
     if config:
-        parts = "".join(f"  - split: {s}\n    path: {config}/{s}-*\n" for s in splits)
+        parts = "".join(f"  - split: {s}\n    path: {folder}/{s}-*\n" for s in splits)
         (out / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{parts}---\n")
     else:
         (out / "README.md").write_text(f"# {repo_id}\n")

@@ -31,15 +31,12 @@ registering; ``env.args`` become the constructor's keyword arguments.
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from r1train.errors import UserError
 from r1train.registry import registrar
+from rewards.plugins import load_reference
 
 
 @dataclass(frozen=True)
@@ -73,13 +70,8 @@ def resolve(ref: str) -> type:
     """The environment class a recipe names: a registered name, ``module:Class`` or ``file.py:Class``."""
     if ref in ENVS:
         return ENVS[ref]
-    if ":" in ref:
-        target, _, attr = ref.rpartition(":")
-        module = _load_file(target, ref) if target.endswith(".py") else _import(target, ref)
-        cls = getattr(module, attr, None)
-        if not isinstance(cls, type) or not callable(getattr(cls, "step", None)):
-            raise UserError(f"env.name {ref!r}: {target} has no environment class {attr!r} (a class with a step method)")
-        return cls
+    if ":" in ref:  # module:Class or file.py:Class, loaded as reward functions are (rewards/plugins.py)
+        return load_reference(ref, what="env.name", kind="environment class", fits=_is_environment, error=UserError)
     close = difflib.get_close_matches(ref, ENVS, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UserError(
@@ -88,27 +80,6 @@ def resolve(ref: str) -> type:
     )
 
 
-def _import(name: str, ref: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except Exception as exc:
-        raise UserError(f"env.name {ref!r}: importing {name!r} failed ({type(exc).__name__}: {exc}); fix the module") from None
-
-
-def _load_file(path_str: str, ref: str) -> Any:
-    path = Path(path_str).expanduser()
-    if not path.is_file():
-        raise UserError(f"env.name {ref!r}: the file {path_str!r} does not exist; give a path to a .py file")
-    name = f"_r1train_env_{abs(hash(str(path.resolve())))}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise UserError(f"env.name {ref!r}: {path_str} failed to import ({type(exc).__name__}: {exc}); fix that file") from None
-    return module
+def _is_environment(obj: Any) -> bool:
+    """A class with a ``step`` method (what :class:`Environment` asks of one)."""
+    return isinstance(obj, type) and callable(getattr(obj, "step", None))

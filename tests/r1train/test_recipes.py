@@ -1,12 +1,13 @@
-"""Every shipped recipe is valid (``r1train check``) and runs one training step through its own hub ids:
-the model and the data are the recipe's (``Qwen/…``, ``hf:openai/gsm8k:main``…), read offline from the
-hub cache of :mod:`tests.hub` (tiny weights and a few rows under the real ids); only the step count,
-batch sizes, lengths and engine change (2 prompts x 2 samples x 4 new tokens, hf engine). A recipe whose
+"""Every shipped recipe is valid (``r1train check``) and runs through its own hub ids: the model and the
+data are the recipe's (``Qwen/…``, ``hf:openai/gsm8k:main``, ``hf:open-r1/OpenR1-Math-220k:default``…),
+read offline from the hub cache of :mod:`tests.hub` (tiny weights and a few rows under the real ids, with
+the real columns). Only the lengths, sizes and engine change: a train recipe runs one step (2 prompts x 2
+samples x 4 new tokens, hf engine), an ``sft`` recipe one step of 2 examples through ``r1train sft`` (held-out
+loss and accuracy on 2), a ``sample`` recipe 2 prompts x 2 samples through ``r1train sample``. A recipe whose
 data is a file made by a command in its header (MATH levels 3-5) gets that file by running that very
-command against the cache; a pipeline stage whose model or data an earlier recipe makes (``runs/…``)
-gets tiny:1m and a local file of the same columns. ``sft`` recipes run one step of 2 examples and
-``sample`` recipes 2 prompts with tiny:1m and local rows. The accelerate launch configs parse; every
-recipe header says how to launch it."""
+command against the cache; a pipeline stage whose model or data an earlier recipe makes (``runs/…``) gets
+tiny:1m and a local file of the rows that stage writes. The accelerate launch configs parse; every recipe
+header says how to launch it."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from r1train.cli import recipe_kind
+from r1train.data import tasks
 from r1train.recipe import load_recipe, read_yaml
 from r1train.train import pretrain
+from tests.helpers import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "accelerate" not in p.parts)
@@ -168,49 +171,110 @@ def test_a_recipe_runs_one_step_with_its_own_vllm_engine_from_the_hub_cache(
     assert (result.output_dir / "model" / "adapter" / "adapter_config.json").is_file()
 
 
-LOCAL_ROWS = {"solution": "\\boxed{2}", "answer": "#### 2"}  # gold answers in the columns' own styles
-
-
-def _local_rows(path: Path, tmp_path: Path, overrides: list[str]) -> list[str]:
-    """Overrides that swap a hub or run-made data source for a local file with the same columns."""
+def _stage_stand_ins(path: Path, tmp_path: Path) -> list[str]:
+    """Stand-ins for what only an earlier stage's run makes (``runs/…``), nothing else: its model becomes
+    tiny:1m, its data a local file of the rows that stage's ``r1train sample`` writes: prompts of the task
+    the stage sampled (the recipe's ``sft.eval_source``) with their own columns, then ``completion``,
+    ``reward``, ``reward/<fn>``, ``length``, ``finish_reason``, ``prompt_index`` and ``sample_index``."""
     cfg = load_recipe(path)
-    if cfg.data.source.startswith("synthetic:"):
-        return overrides + ["data.task.train_size=8", "data.task.eval_size=2"]
-    answer = LOCAL_ROWS.get(cfg.data.answer_column, "2")
-    row = {cfg.data.prompt_column: "What is 1+1?", cfg.data.answer_column: answer,
-           cfg.sft.completion_column: "<think>1+1=2</think><answer>2</answer>",
-           "messages": [{"role": "user", "content": "What is 1+1?"},
-                        {"role": "assistant", "content": "<think>1+1=2</think> \\boxed{2}"}]}
-    local = tmp_path / "rows.jsonl"
-    local.write_text("".join(json.dumps(row) + "\n" for _ in range(6)))
-    extra = ["data.task.train_size=8", "data.task.eval_size=2"] if cfg.sft.eval_source else []
-    return overrides + [f"data.source=file:{local}", "data.eval_split=null", *extra]
+    out = ["model.name_or_path=tiny:1m"] if cfg.model.name_or_path.startswith("runs/") else []
+    if cfg.data.source.startswith("file:runs/"):
+        task = (cfg.sft.eval_source or "").removeprefix("synthetic:")
+        assert task, f"{path.name}: its data is a stage's output; the stand-in draws its prompts from sft.eval_source"
+        prompts, _ = tasks.generate(task, {**cfg.data.task, "train_size": 6, "eval_size": 2}, seed=0)
+        fn = cfg.rewards[0].name
+        made = [row | {"completion": f"<think>{row['question']}</think><answer>{row['answer']}</answer>", "reward": 1.0,
+                       f"reward/{fn}": 1.0, "length": 9, "finish_reason": "stop", "prompt_index": i, "sample_index": 0}
+                for i, row in enumerate(prompts)]
+        out.append(f"data.source=file:{write_jsonl(tmp_path / 'stage-data.jsonl', made)}")
+    return out
 
 
-TINY = ["model.name_or_path=tiny:1m", "model.dtype=float32", "rollout.engine=hf", "rollout.max_new_tokens=4",
-        "logging.progress=false", "train.micro_batch_size=4"]
+def _run_cli(
+    command: str, path: Path, tmp_path: Path, overrides: list[str], capsys: pytest.CaptureFixture[str]
+) -> dict:
+    """``r1train check`` then ``r1train COMMAND`` on RECIPE with the overrides, through the CLI's own entry
+    point, from ``tmp_path`` (the caller's working directory, where a data file made by the header's command
+    lies); returns the resolved recipe the run recorded, whose model and data are checked to be the shipped
+    recipe's (stage stand-ins aside)."""
+    from r1train.cli import main
+
+    original = load_recipe(path)
+    if original.data.source.startswith("file:") and not original.data.source.startswith("file:runs/"):
+        _make_data_file(path, tmp_path)  # data/math_lvl3to5.jsonl, by the header's own command, from the hub cache
+    stand_ins = _stage_stand_ins(path, tmp_path)
+    out = tmp_path / "run"
+    args = [command, str(path), *overrides, *stand_ins, "rollout.engine=hf", "rollout.max_new_tokens=4",
+            "logging.progress=false", f"train.output_dir={out}"]
+    assert main(["check", *args[1:]]) == 0, capsys.readouterr().err[-3000:]  # check accepts the very command
+    assert "is valid" in capsys.readouterr().out
+    assert main(args) == 0, capsys.readouterr().err[-3000:]
+    assert f"r1train: done; {'the dataset' if command == 'sample' else 'metrics'}" in capsys.readouterr().out
+    recorded = read_yaml(out / "recipe.yaml")
+    model, data = recorded["model"], recorded["data"]
+    if not any(o.startswith("model.") for o in stand_ins):
+        assert model["name_or_path"] == original.model.name_or_path and model["dtype"] == original.model.dtype
+    if not any(o.startswith("data.") for o in stand_ins):
+        assert (data["source"], data["split"]) == (original.data.source, original.data.split)
+    assert (data["prompt_column"], data["template"]) == (original.data.prompt_column, original.data.template)
+    return recorded
+
+
+def _check_hub_model(name: str, hub_cache: Path) -> bool:
+    """Whether ``name`` is a hub id; if so, offline (``HF_HUB_OFFLINE=1``) it can only have come from its
+    snapshot in the test cache, which must hold it: the run loaded the id, not a tiny model built on the side."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from r1train.models.load import HUB_ID
+
+    if not HUB_ID.fullmatch(name) or Path(name).exists():
+        return False
+    config = try_to_load_from_cache(name, "config.json")
+    repo = hub_cache / "hub" / f"models--{name.replace('/', '--')}"
+    assert isinstance(config, str) and Path(config).is_relative_to(repo)
+    return True
+
+
+SFT_SHORT = ["train.steps=1", "train.save_every=0", "train.eval_size=2", "sft.batch_size=2", "sft.held_out=2"]
 
 
 @pytest.mark.parametrize("path", SFT_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in SFT_RECIPES])
-def test_sft_recipe_runs_one_step_with_a_tiny_model(path: Path, tmp_path: Path) -> None:
-    from r1train.train.sft import sft
-
-    overrides = TINY + ["train.steps=1", "train.save_every=0", "train.eval_size=2", "sft.batch_size=2", "sft.held_out=2",
-                        f"train.output_dir={tmp_path / 'run'}"]
-    result = sft(load_recipe(path, _local_rows(path, tmp_path, overrides)))
-    assert [row["step"] for row in result.history] == [1]
-    model = result.output_dir / "model"
+def test_sft_recipe_runs_one_step_through_its_hub_ids(
+    path: Path, tmp_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # _run_cli moves here; monkeypatch moves back
+    original = load_recipe(path)
+    extra = ["data.task.train_size=8", "data.task.eval_size=2"] if original.sft.eval_source else []
+    recorded = _run_cli("sft", path, tmp_path, SFT_SHORT + extra, capsys)
+    is_hub = _check_hub_model(recorded["model"]["name_or_path"], hub_cache)
+    assert is_hub == original.model.name_or_path.startswith("Qwen/")
+    out = tmp_path / "run"
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    model = out / "model"
     assert (model / "config.json").is_file() or (model / "adapter_config.json").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    if original.data.source.startswith("hf:"):  # the cache's 4 rows: 2 to train on, 2 held out (at most half)
+        assert (summary["train_examples"], summary["held_out_loss_examples"]) == (2, 2)
+        assert summary["accuracy_before"] is not None  # the rows' answer column, verified by the recipe's reward
+
+
+SAMPLE_SHORT = ["rollout.num_generations=2", "sample.max_prompts=2", "sample.prompts_per_call=2"]
 
 
 @pytest.mark.parametrize("path", SAMPLE_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in SAMPLE_RECIPES])
-def test_sample_recipe_runs_with_a_tiny_model(path: Path, tmp_path: Path) -> None:
-    from r1train.train.sample import sample
-
-    overrides = TINY + ["rollout.num_generations=2", "sample.max_prompts=2", "sample.prompts_per_call=2",
-                        f"train.output_dir={tmp_path / 'run'}"]
-    result = sample(load_recipe(path, _local_rows(path, tmp_path, overrides)))
-    assert result.history[0]["prompts"] == 2 and (result.output_dir / "card.json").is_file()
+def test_sample_recipe_runs_through_its_hub_ids(
+    path: Path, tmp_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    original = load_recipe(path)
+    extra = ["data.task.train_size=8", "data.task.eval_size=2"] if original.data.source.startswith("synthetic:") else []
+    recorded = _run_cli("sample", path, tmp_path, SAMPLE_SHORT + extra, capsys)
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert (card["prompts"], card["samples"]) == (2, 4)
+    assert card["source_model"] == recorded["model"]["name_or_path"] and card["data_source"] == original.data.source
+    assert card["verifier"][0]["name"] == original.rewards[0].name
+    if _check_hub_model(card["source_model"], hub_cache):
+        assert card["source_model_path"] == card["source_model"]  # handed to from_pretrained as the hub id itself
 
 
 @pytest.mark.parametrize("path", PRETRAIN_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in PRETRAIN_RECIPES])

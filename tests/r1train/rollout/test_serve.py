@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from r1train.rollout.serve import build_command, host_warning, served_name
-from tests.helpers import REPO
+from tests.helpers import start_cli
 
 
 def test_defaults_listen_locally_with_a_short_name_and_a_cpu_cache_that_fits(monkeypatch) -> None:
@@ -71,10 +70,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_sigterm_stops_the_vllm_server_and_every_process_it_started(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen([sys.executable, "-m", "r1train", "serve", "tiny:1m", "--port", str(port)],
-                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    serve = start_cli("serve", "tiny:1m", "--port", str(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 600  # vLLM's CPU start-up: ~1 min idle, several on a busy machine
         models = None

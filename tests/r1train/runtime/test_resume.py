@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,10 +18,7 @@ from r1train.errors import UserError
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
 from r1train.train.run import train
-from tests.helpers import REWARDS_FILE
-
-HERE = Path(__file__).parent
-REPO = HERE.parents[2]
+from tests.helpers import REWARDS_FILE, kill_when, start_cli
 
 
 def recipe(tmp_path: Path, steps: int = 4) -> Path:
@@ -54,16 +50,7 @@ def test_sigkill_then_resume_is_exact(tmp_path: Path) -> None:
     train(load_recipe(rec, [f"train.output_dir={straight}"]))
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "r1train", "train", str(rec), f"train.output_dir={killed}"], env=env, cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and not (killed / "checkpoints" / "step-000002" / checkpoint.MARKER).exists():
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(killed / "checkpoints" / "step-000002" / checkpoint.MARKER, "train", str(rec), f"train.output_dir={killed}")
     done = checkpoint.latest(killed)
     assert done is not None and not (killed / "model").exists(), "the run should have died before finishing"
 
@@ -80,11 +67,8 @@ def test_sigkill_then_resume_is_exact(tmp_path: Path) -> None:
 def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:
     rec = recipe(tmp_path, steps=50)
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "r1train", "train", str(rec), f"train.output_dir={out}", "train.save_every=100"],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = start_cli("train", str(rec), f"train.output_dir={out}", "train.save_every=100",
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text()):
         time.sleep(0.05)

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from r1train.models.load import load_tokenizer, resolve_source
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
 from r1train.train.run import train
-from tests.helpers import REPO, REWARDS_FILE, write_jsonl
+from tests.helpers import REWARDS_FILE, start_cli, write_jsonl
 
 
 def recipe(tmp_path: Path, steps: int = 2, **train_keys: object) -> Path:
@@ -100,11 +99,7 @@ def test_every_start_keeps_its_recipe_and_fewer_steps_than_the_checkpoint_are_re
 
 def test_one_run_per_directory_while_it_lives_and_none_after_it_dies(tmp_path: Path) -> None:
     rec, out = recipe(tmp_path, steps=500, save_every=1000), tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    live = subprocess.Popen(
-        [sys.executable, "-m", "r1train", "train", str(rec), f"train.output_dir={out}"], env=env, cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    live = start_cli("train", str(rec), f"train.output_dir={out}", stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
         while time.time() < deadline and not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text()):

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -21,9 +17,7 @@ import yaml
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
 from r1train.train.run import train
-from tests.helpers import REWARDS_FILE
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.helpers import REWARDS_FILE, kill_when
 
 
 def _recipe(tmp_path: Path) -> Path:
@@ -60,16 +54,8 @@ def test_sigkill_during_an_async_run_then_resume_has_no_gap_or_repeat(tmp_path: 
     _train(rec, straight)
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "r1train", "train", str(rec), f"train.output_dir={killed}"], env=env, cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 600
-    while time.time() < deadline and not (killed / "checkpoints" / "step-000003" / checkpoint.MARKER).exists():
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    marker = killed / "checkpoints" / "step-000003" / checkpoint.MARKER
+    kill_when(marker, "train", str(rec), f"train.output_dir={killed}", timeout=600)
     assert checkpoint.latest(killed) is not None and not (killed / "model").exists(), "it should have died mid-run"
 
     _train(rec, killed)  # train.resume defaults to auto

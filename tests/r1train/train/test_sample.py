@@ -4,11 +4,6 @@ loadable by ``datasets``), and a killed run that resumes with no duplicates."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -16,7 +11,7 @@ import yaml
 from r1train.config import SampleConfig
 from r1train.recipe import load_recipe
 from r1train.train.sample import sample, select
-from tests.helpers import REPO
+from tests.helpers import kill_when
 
 
 def s(text: str, length: int, correct: float | None, reward: float | None = None) -> dict:
@@ -76,14 +71,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     sample(load_recipe(rec, [f"train.output_dir={straight}", "sample.keep=all"]))
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "r1train", "sample", str(rec), f"train.output_dir={killed}", "sample.keep=all"],
-                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (killed / "chunks" / "chunk-000001.json").exists():
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(killed / "chunks" / "chunk-000001.json", "sample", str(rec), f"train.output_dir={killed}", "sample.keep=all")
     assert not (killed / "card.json").exists(), "it should have died before the end"
     saved = len(list((killed / "chunks").glob("chunk-*.json")))
     assert 2 <= saved < 5

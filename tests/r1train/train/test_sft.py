@@ -4,11 +4,6 @@ through the CLI, and exact resume after SIGKILL."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +19,7 @@ from r1train.runtime import checkpoint
 from r1train.train.batch import micro_batches
 from r1train.train.sft import sft
 from r1train.train.sft_data import as_rollout, build_examples, normalise_messages
-from tests.helpers import REPO, write_jsonl
+from tests.helpers import cli, kill_when, write_jsonl
 
 
 def rows(n: int) -> list[dict]:
@@ -100,16 +95,15 @@ def test_first_step_loss_is_the_mean_nll_of_the_completion_tokens(tmp_path: Path
 
 def test_cli_run_learns_and_writes_its_outputs(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "r1train", "sft", str(recipe(tmp_path)), f"train.output_dir={out}", "train.steps=8",
-           "train.save_every=0"]
-    done = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
+    args = ["sft", str(recipe(tmp_path)), f"train.output_dir={out}", "train.steps=8", "train.save_every=0"]
+    done = cli(*args)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["loss_after"] < summary["loss_before"] - 0.5, summary  # 8 steps on a 3-token target
     assert summary["held_out"] == 4 and summary["accuracy_before"] is not None  # the answer column is verified
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG" and (out / "model" / "config.json").is_file()
     assert "held-out loss" in done.stdout
-    again = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
+    again = cli(*args)
     assert again.returncode == 2 and "already holds another run" in again.stderr  # nothing is overwritten
 
 
@@ -118,14 +112,8 @@ def test_sigkill_then_resume_is_exact(tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     sft(load_recipe(rec, [f"train.output_dir={straight}", "train.eval_size=0"]))
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "r1train", "sft", str(rec), f"train.output_dir={killed}", "train.eval_size=0"],
-                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (killed / "checkpoints" / "step-000002" / checkpoint.MARKER).exists():
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    marker = killed / "checkpoints" / "step-000002" / checkpoint.MARKER
+    kill_when(marker, "sft", str(rec), f"train.output_dir={killed}", "train.eval_size=0")
     assert checkpoint.latest(killed) is not None and not (killed / "model").exists(), "it should have died mid-run"
     result = sft(load_recipe(rec, [f"train.output_dir={killed}", "train.eval_size=0"]))  # train.resume=auto
     a = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
