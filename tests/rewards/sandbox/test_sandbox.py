@@ -30,6 +30,7 @@ from rewards.sandbox import (
     ExecResult,
     SandboxUnavailable,
     close_pool,
+    host,
     run_program,
     run_tests,
     unsafe,
@@ -249,8 +250,8 @@ def test_scratch_is_private_and_removed() -> None:
 
 
 def test_no_isolation_means_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
+    monkeypatch.setattr(host.shutil, "which", lambda name: None)
+    monkeypatch.delenv(unsafe.UNSAFE_ENV, raising=False)
     sandbox.isolation.cache_clear()
     try:
         with pytest.raises(SandboxUnavailable, match="bubblewrap"):
@@ -310,8 +311,8 @@ def test_project_inside_a_mounted_tree_is_covered(monkeypatch: pytest.MonkeyPatc
     # hidden) cannot stand in for the project.
     monkeypatch.chdir(tmp_path)
     parent = str(PROJECT.parent)
-    assert str(PROJECT) in sandbox._paths_to_hide("/usr/bin/python3", (parent,))
-    assert str(PROJECT) not in sandbox._paths_to_hide(f"{PROJECT}/bin/python3", (parent,))
+    assert str(PROJECT) in host.paths_to_hide("/usr/bin/python3", (parent,))
+    assert str(PROJECT) not in host.paths_to_hide(f"{PROJECT}/bin/python3", (parent,))
 
 
 def test_rlimits_inside_the_sandbox_are_the_computed_ones() -> None:
