@@ -223,7 +223,7 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tupl
         uid, nproc = None, user_task_count() + limits.max_processes + HELPER_TASKS
     in_shell = iso.dash_ulimit
     steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
-    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    steps += [f'echo 0 > "{path}"' for path in (cgroups.join_files if cgroups is not None else [])]
     if in_shell:
         steps += ulimit_steps(limits, cgroups=cgroups is not None, nproc=nproc)
     argv = [] if in_shell else [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
@@ -231,7 +231,8 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tupl
         argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
     # The shell first makes the sandbox the OOM killer's first choice (as root this also pins the minimum,
-    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run),
+    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run; 0 to
+    # `tasks` moves this single-threaded shell without the kernel's global migration lock: CgroupRun.join_files),
     # then, where /bin/sh is dash, sets the rlimits itself (else prlimit does).
     return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv], os.getuid() if uid is None else uid
 
