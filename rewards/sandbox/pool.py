@@ -100,13 +100,14 @@ def _prepared_limits(limits: Limits) -> Limits:
 
 _pool: list[Tester] = []
 _prepared: dict[Limits, list[Candidate]] = {}
+_retiring: list[Session] = []  # used sandboxes killed, their teardown not yet waited for
 _pool_lock = threading.Lock()
 
 
 def _take_candidate(limits: Limits) -> Candidate:
     """A prepared candidate for ``limits`` (started now if none is ready); a replacement starts meanwhile."""
     kind = _prepared_limits(limits)
-    found = None
+    found, stale = None, []
     with _pool_lock:
         ready = _prepared.setdefault(kind, [])
         while ready and found is None:
@@ -114,7 +115,9 @@ def _take_candidate(limits: Limits) -> Candidate:
             if cand.alive and cand.lines.queue.empty() and time.monotonic() - cand.born < PREPARED_LIFETIME_S / 2:
                 found = cand
             else:
-                threading.Thread(target=_close_quietly, args=(cand,), daemon=True).start()
+                stale.append(cand)
+    for cand in stale:
+        _retire(cand)
     threading.Thread(target=_refill, args=(kind,), daemon=True).start()
     return found if found is not None else Candidate(kind)
 
@@ -152,7 +155,7 @@ def _release(tester: Tester, clean: bool) -> None:
         with _pool_lock:
             _pool.append(tester)
             return
-    _close_quietly(tester)
+    _retire(tester)
 
 
 def _close_quietly(session: Session) -> None:
@@ -162,12 +165,23 @@ def _close_quietly(session: Session) -> None:
         pass
 
 
-def close_pool() -> None:
-    """End every idle tester and prepared candidate sandbox (the pools refill on the next use)."""
+def _retire(session: Session) -> None:
+    """Kill a used sandbox without waiting for its teardown (bubblewrap's exit, reaping, cgroup removal:
+    a few ms, more on a loaded machine) on the row's path; its own thread finishes it, close_pool() waits."""
+    session.stop()
     with _pool_lock:
-        sessions: list[Session] = [*_pool, *(c for ready in _prepared.values() for c in ready)]
+        _retiring[:] = [s for s in _retiring if s.alive]
+        _retiring.append(session)
+
+
+def close_pool() -> None:
+    """End every idle tester and prepared candidate sandbox (the pools refill on the next use), and wait
+    for the used ones still being torn down."""
+    with _pool_lock:
+        sessions: list[Session] = [*_pool, *(c for ready in _prepared.values() for c in ready), *_retiring]
         _pool[:] = []
         _prepared.clear()
+        _retiring.clear()
     for session in sessions:
         _close_quietly(session)
 
@@ -182,6 +196,7 @@ def _forget_in_child() -> None:
     _pool_lock = threading.Lock()
     _pool.clear()
     _prepared.clear()
+    _retiring.clear()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -226,7 +241,7 @@ def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limit
         clean = _relay(candidate, tester, watch, limits.timeout_s, row_end)
         return _verdicts(watch, n_cases, stop_first)
     finally:
-        _close_quietly(candidate)
+        _retire(candidate)
         if tester is not None:
             _release(tester, clean)
 

@@ -73,6 +73,7 @@ class Session:
 
     def __init__(self, args: list[str], files: dict[str, bytes], limits: Limits, *, keep_stdout: bool = False) -> None:
         self.lines = Lines()
+        self.stdin_lock = threading.Lock()
         read_end, self.stdin = os.pipe()
         try:
             iso = isolation()
@@ -114,14 +115,19 @@ class Session:
     def alive(self) -> bool:
         return self.thread.is_alive()
 
-    def close(self) -> ExecResult | None:
-        """Kill the process (if still running), wait for it, and return what its run did."""
-        try:
-            os.close(self.stdin)
-        except OSError:
-            pass
+    def stop(self) -> None:
+        """Close its stdin and kill the process (if still running) without waiting for it to end: its own
+        thread reaps it and removes its cgroups; :meth:`close` also waits."""
+        with self.stdin_lock:  # closed once: the number may belong to another file afterwards
+            fd, self.stdin = self.stdin, -1
+        if fd >= 0:
+            os.close(fd)
         if self.thread.is_alive():
             self.spawned.kill("stop")
+
+    def close(self) -> ExecResult | None:
+        """Kill the process (if still running), wait for it, and return what its run did."""
+        self.stop()
         self.thread.join()
         if isinstance(self.error, SandboxError):
             raise self.error
