@@ -1,5 +1,6 @@
 """The shape of the code: no import cycle among the project's modules, registries beside their functions,
-package ``__init__`` files that import only downward, and no process started by an import.
+package ``__init__`` files that import only downward, no process started by an import, every module at
+most ``MAX_LINES`` long and named in the README's file tree.
 
 The import graph is read from the source (AST, nothing executed): module A depends on B when A imports B
 or something from B, at any depth of A's code. A cycle is a set of modules that depend on each other.
@@ -17,6 +18,7 @@ from tests.helpers import REPO
 PACKAGES = ("r1train", "rewards", "eval")
 # scripts the sandbox copies into its box and runs there (they read /box/...): never imported on the host
 IN_SANDBOX = {"rewards.sandbox.harness", "rewards.sandbox.tester"}
+MAX_LINES = 400  # DESIGN.md: one file per concept, about 400 lines
 
 
 def modules() -> dict[str, Path]:
@@ -121,3 +123,15 @@ def test_importing_every_rewards_module_starts_no_process() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "0"
+
+
+def test_every_module_is_at_most_max_lines() -> None:
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these along a concept boundary (at most {MAX_LINES} lines): {long}"
+
+
+def test_every_module_is_in_the_readme_file_tree() -> None:
+    # the tree's lines start with the path and a space: "rewards/sandbox/host.py   what this machine offers…"
+    listed = {line.split(" ", 1)[0] for line in (REPO / "README.md").read_text().splitlines()}
+    missing = sorted(str(p.relative_to(REPO)) for p in modules().values() if str(p.relative_to(REPO)) not in listed)
+    assert missing == [], f"add a line for each to the README's file tree: {missing}"

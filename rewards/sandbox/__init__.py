@@ -3,6 +3,7 @@
 * :mod:`rewards.sandbox.bwrap` — :func:`run_program` / :func:`execute`: bubblewrap namespaces, a fresh
   unprivileged uid, seccomp, limits; :func:`isolation` and :func:`describe_isolation` say what this
   machine provides (the module docstring lists exactly what is and is not protected).
+* :mod:`rewards.sandbox.host` — what this machine offers (tools, interpreter, mounts, cgroups, filter), found once.
 * :mod:`rewards.sandbox.unsafe` — running without the sandbox, only when explicitly asked.
 * :mod:`rewards.sandbox.run` — one sandboxed run: non-blocking capture, deadlines, the kill of every process.
 * :mod:`rewards.sandbox.limits` — rlimits and per-run cgroup memory and pids groups.

@@ -6,7 +6,8 @@ exported by :mod:`rewards.sandbox`) scores a program against stdin/stdout or cal
 call these thousands of times per training step, so one run costs a few tens of milliseconds more than
 a bare ``python3 -c``. Nothing here uses Python-level guards: isolation is the kernel's.
 
-How a run is isolated (``describe_isolation()`` prints what this machine provides):
+How a run is isolated (:mod:`rewards.sandbox.host` finds what this machine provides, ``describe_isolation()``
+prints it):
 
 * **bubblewrap** puts the program in fresh user, PID, network, IPC, UTS and (where possible) cgroup
   namespaces, with further user namespaces disabled. It sees a read-only ``/usr`` (the interpreter and
@@ -81,29 +82,13 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-import shutil
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from rewards.sandbox.limits import (
-    HELPER_TASKS,
-    CgroupRun,
-    Limits,
-    cgroup_bases,
-    describe,
-    prlimit_args,
-    ulimit_steps,
-)
+from rewards.sandbox.host import Isolation, SandboxUnavailable, discover
+from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, prlimit_args, ulimit_steps
 from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, memfd
 from rewards.sandbox.seccomp import filter_bytes
-from rewards.sandbox.unsafe import (
-    UNSAFE_ENV,
-    execute_unisolated,
-    unsafe_requested,
-    user_task_count,
-)
+from rewards.sandbox.unsafe import execute_unisolated, unsafe_requested, user_task_count
 
 # Fresh sandbox uids (root trainer only) are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above real users
 # and subordinate-id ranges, so no file or process on the host belongs to them.
@@ -120,81 +105,11 @@ ETC_FILES = {
 HOST_ETC = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")  # the only host /etc files shown
 
 
-class SandboxUnavailable(RuntimeError):
-    """No isolation is possible here; the message says what to install or enable."""
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """What this machine provides, found once by :func:`isolation`."""
-
-    bwrap: str
-    prlimit: str
-    python: str
-    python_mounts: tuple[str, ...]  # directories bound read-only besides /usr
-    root_dirs: tuple[tuple[str, str], ...]  # ("symlink"|"bind", path) for /bin, /lib, … as on the host
-    setpriv: str | None  # set when the trainer is root: drop to a fresh uid
-    cgroups: bool
-    seccomp: bytes | None  # the compiled syscall filter, None where this architecture has no table
-    hidden: tuple[str, ...] = ()  # host paths inside a mounted tree (project, home…) covered by empty tmpfs
-    dash_ulimit: bool = False  # /bin/sh is dash: the launcher's shell sets the rlimits (no prlimit exec)
-
-    def describe(self) -> str:
-        user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
-        filt = "seccomp allowlist" if self.seccomp else "NO seccomp filter (no syscall table for this machine)"
-        return f"bubblewrap namespaces, {user}, {filt}, {describe()}; python {self.python}"
-
-
-def _find_python() -> tuple[str, tuple[str, ...]]:
-    """The interpreter to run inside, and what besides /usr must be mounted for it."""
-    override = os.environ.get("R1TRAIN_SANDBOX_PYTHON")
-    candidates = [override] if override else ["/usr/bin/python3", "/usr/local/bin/python3", sys.executable]
-    for cand in candidates:
-        real = os.path.realpath(cand)
-        if not os.access(real, os.X_OK):
-            continue
-        if real.startswith("/usr/"):
-            return real, ()
-        prefix = os.path.realpath(sys.base_prefix) if real == os.path.realpath(sys.executable) else ""
-        if prefix and real.startswith(prefix + "/") and prefix not in ("/", "/root", "/home", "/tmp", "/work"):
-            return real, (prefix,)
-    raise SandboxUnavailable(
-        "the code sandbox found no Python under /usr to run programs with; install one "
-        "('apt-get install python3') or set R1TRAIN_SANDBOX_PYTHON to an interpreter outside your home and project"
-    )
-
-
 @functools.lru_cache(maxsize=1)
 def isolation() -> Isolation:
-    """Find and test the isolation this machine offers; raise :class:`SandboxUnavailable` if there is none."""
-    bwrap, prlimit = shutil.which("bwrap"), shutil.which("prlimit")
-    if not bwrap:
-        raise SandboxUnavailable(
-            "the code sandbox needs bubblewrap; install it ('apt-get install bubblewrap', or 'make system-deps' "
-            f"as root), or set {UNSAFE_ENV}=1 to run model-written code WITHOUT isolation"
-        )
-    if not prlimit:
-        raise SandboxUnavailable("the code sandbox needs prlimit; install util-linux ('apt-get install util-linux')")
-    setpriv = None
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if not setpriv:
-            raise SandboxUnavailable(
-                "running as root, the code sandbox needs setpriv to drop privileges; install util-linux"
-            )
-    python, mounts = _find_python()
-    root_dirs = []
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = f"/{name}"
-        if os.path.islink(path):
-            root_dirs.append(("symlink", path))
-        elif os.path.isdir(path):
-            root_dirs.append(("bind", path))
-    bases = cgroup_bases()
-    hidden = _paths_to_hide(python, ("/usr", *mounts))
-    dash = os.path.basename(os.path.realpath("/bin/sh")) == "dash"
-    iso = Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, bases["memory"] is not None,
-                    filter_bytes(), hidden, dash)
+    """Find (:func:`rewards.sandbox.host.discover`) and test the isolation this machine offers: one probe
+    sandbox must start and run as the inside uid; raise :class:`SandboxUnavailable` if it cannot."""
+    iso = discover()
     try:
         probe = _execute_isolated(iso, ["-c", "import os; print(os.getuid())"], {}, b"", Limits(timeout_s=20))
     except SandboxError as exc:
@@ -206,19 +121,6 @@ def isolation() -> Isolation:
             f"userns restriction); bwrap said: {probe.stderr.strip()[-500:] or probe.status}"
         )
     return iso
-
-
-def _paths_to_hide(python: str, mounted: tuple[str, ...]) -> tuple[str, ...]:
-    """The project, the working directory, home and the trainer's environment, where they lie inside a
-    tree the sandbox mounts (e.g. a checkout under /usr/src): each gets an empty tmpfs on top."""
-    project = str(Path(__file__).resolve().parents[2])  # the checkout: rewards/sandbox/bwrap.py -> ../..
-    found = []
-    for path in {project, os.getcwd(), str(Path.home()), sys.prefix}:
-        real = os.path.realpath(path)
-        inside = any(real.startswith(m.rstrip("/") + "/") for m in mounted)
-        if inside and not python.startswith(real.rstrip("/") + "/"):
-            found.append(real)
-    return tuple(sorted(found))
 
 
 def describe_isolation() -> str:
@@ -321,7 +223,7 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tupl
         uid, nproc = None, user_task_count() + limits.max_processes + HELPER_TASKS
     in_shell = iso.dash_ulimit
     steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
-    steps += [f'echo $$ > "{path}"' for path in (cgroups.procs_files if cgroups is not None else [])]
+    steps += [f'echo 0 > "{path}"' for path in (cgroups.join_files if cgroups is not None else [])]
     if in_shell:
         steps += ulimit_steps(limits, cgroups=cgroups is not None, nproc=nproc)
     argv = [] if in_shell else [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
@@ -329,7 +231,8 @@ def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tupl
         argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
         argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
     # The shell first makes the sandbox the OOM killer's first choice (as root this also pins the minimum,
-    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run),
+    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run; 0 to
+    # `tasks` moves this single-threaded shell without the kernel's global migration lock: CgroupRun.join_files),
     # then, where /bin/sh is dash, sets the rlimits itself (else prlimit does).
     return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv], os.getuid() if uid is None else uid
 

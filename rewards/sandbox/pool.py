@@ -26,8 +26,8 @@ place (values cross by copy).
 **Warm testers.** A tester sandbox costs a sandbox start (~20 ms of CPU); it is kept and reused for
 further rows (a fresh namespace per job) unless anything went wrong in its row, in which case it is
 killed and replaced. Testers and prepared candidates are kept in process-wide pools (:func:`close_pool`
-ends them; they end with the process too); they are forked from one long-lived thread, because
-bubblewrap's ``--die-with-parent`` follows the forking *thread*. A candidate sandbox is never reused.
+ends them; they end with the process too); they are sessions (:mod:`rewards.sandbox.session`), forked
+from one long-lived thread because bubblewrap's ``--die-with-parent`` follows the forking *thread*. A candidate sandbox is never reused.
 
 Measured on HumanEval's 164 canonical solutions with their real tests (Linux 6.18, 2 cores, load ~17,
 2026-12-01): per program 24 ms of CPU in the candidate's sandbox (bubblewrap, interpreter, harness,
@@ -41,17 +41,15 @@ import atexit
 import json
 import marshal
 import os
-import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rewards.sandbox.bwrap import Spawned, isolation
 from rewards.sandbox.limits import Limits
-from rewards.sandbox.run import STARTUP_S, ExecResult, SandboxError
+from rewards.sandbox.run import STARTUP_S, SandboxError
+from rewards.sandbox.session import EOF, OVERLONG, Session
 from rewards.sandbox.verdict import (
     MAX_LINE_BYTES,
     CallWatch,
@@ -63,108 +61,6 @@ from rewards.sandbox.verdict import (
 HERE = Path(__file__).parent
 TESTER_LIMITS = Limits(timeout_s=24 * 3600.0, cpu_s=1e7, memory_mb=512, max_output_bytes=1 << 62)
 MAX_TESTER_JOBS = 1000  # recycle a tester after this many rows
-EOF, OVERLONG = b"\0eof", b"\0overlong"
-
-
-class Lines:
-    """``on_stdout`` for a session: splits output into lines (each at most ``cap`` bytes) onto a queue."""
-
-    def __init__(self, cap: int = MAX_LINE_BYTES) -> None:
-        self.cap, self.buffer, self.skipping = cap, bytearray(), False
-        self.queue: queue.Queue[bytes] = queue.Queue()
-
-    def __call__(self, chunk: bytes) -> str | None:
-        start = 0
-        while start < len(chunk):
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            start = len(chunk) if end < 0 else end + 1
-            if self.skipping:
-                self.skipping = end < 0
-                continue
-            if len(self.buffer) + len(piece) > self.cap:
-                self.buffer.clear()
-                self.skipping = end < 0
-                self.queue.put(OVERLONG)
-            elif end < 0:
-                self.buffer += piece
-            else:
-                self.queue.put(bytes(self.buffer) + piece)
-                self.buffer.clear()
-        return None
-
-    def get(self, deadline: float) -> bytes | None:
-        """The next line, :data:`EOF` once the process is gone, or None at the deadline."""
-        try:
-            return self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            return None
-
-
-# bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it exits, not the
-# process: a sandbox meant to outlive a call (a warm tester, a prepared candidate) is forked from this one
-# long-lived thread, never from a row's thread (a batch's executor ends its threads, killing their sandboxes).
-_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
-
-
-class Session:
-    """A sandboxed process the host talks to line by line (stdin pipe in, :class:`Lines` out)."""
-
-    def __init__(self, args: list[str], files: dict[str, bytes], limits: Limits, *, keep_stdout: bool = False) -> None:
-        self.lines = Lines()
-        read_end, self.stdin = os.pipe()
-        try:
-            iso = isolation()
-            self.spawned = _spawner.submit(Spawned, iso, args, files, read_end, limits, on_stdout=self.lines,
-                                           keep_stdout=keep_stdout).result()
-        except BaseException:
-            os.close(self.stdin)
-            raise
-        finally:
-            os.close(read_end)
-        self.result: ExecResult | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._wait, daemon=True)
-        self.thread.start()
-
-    def _wait(self) -> None:
-        try:
-            self.result = self.spawned.wait()
-        except BaseException as exc:  # noqa: BLE001  (reported by close())
-            self.error = exc
-        finally:
-            self.lines.queue.put(EOF)
-
-    def send(self, line: bytes) -> bool:
-        """Write one line; False if the process no longer reads."""
-        return self.send_raw(line + b"\n")
-
-    def send_raw(self, data: bytes) -> bool:
-        """Write ``data``; False if the process no longer reads."""
-        data = memoryview(data)
-        try:
-            while data:
-                data = data[os.write(self.stdin, data) :]
-        except OSError:
-            return False
-        return True
-
-    @property
-    def alive(self) -> bool:
-        return self.thread.is_alive()
-
-    def close(self) -> ExecResult | None:
-        """Kill the process (if still running), wait for it, and return what its run did."""
-        try:
-            os.close(self.stdin)
-        except OSError:
-            pass
-        if self.thread.is_alive():
-            self.spawned.kill("stop")
-        self.thread.join()
-        if isinstance(self.error, SandboxError):
-            raise self.error
-        return self.result
 
 
 class Tester(Session):
@@ -204,13 +100,14 @@ def _prepared_limits(limits: Limits) -> Limits:
 
 _pool: list[Tester] = []
 _prepared: dict[Limits, list[Candidate]] = {}
+_retiring: list[Session] = []  # used sandboxes killed, their teardown not yet waited for
 _pool_lock = threading.Lock()
 
 
 def _take_candidate(limits: Limits) -> Candidate:
     """A prepared candidate for ``limits`` (started now if none is ready); a replacement starts meanwhile."""
     kind = _prepared_limits(limits)
-    found = None
+    found, stale = None, []
     with _pool_lock:
         ready = _prepared.setdefault(kind, [])
         while ready and found is None:
@@ -218,7 +115,9 @@ def _take_candidate(limits: Limits) -> Candidate:
             if cand.alive and cand.lines.queue.empty() and time.monotonic() - cand.born < PREPARED_LIFETIME_S / 2:
                 found = cand
             else:
-                threading.Thread(target=_close_quietly, args=(cand,), daemon=True).start()
+                stale.append(cand)
+    for cand in stale:
+        _retire(cand)
     threading.Thread(target=_refill, args=(kind,), daemon=True).start()
     return found if found is not None else Candidate(kind)
 
@@ -256,7 +155,7 @@ def _release(tester: Tester, clean: bool) -> None:
         with _pool_lock:
             _pool.append(tester)
             return
-    _close_quietly(tester)
+    _retire(tester)
 
 
 def _close_quietly(session: Session) -> None:
@@ -266,12 +165,23 @@ def _close_quietly(session: Session) -> None:
         pass
 
 
-def close_pool() -> None:
-    """End every idle tester and prepared candidate sandbox (the pools refill on the next use)."""
+def _retire(session: Session) -> None:
+    """Kill a used sandbox without waiting for its teardown (bubblewrap's exit, reaping, cgroup removal:
+    a few ms, more on a loaded machine) on the row's path; its own thread finishes it, close_pool() waits."""
+    session.stop()
     with _pool_lock:
-        sessions: list[Session] = [*_pool, *(c for ready in _prepared.values() for c in ready)]
+        _retiring[:] = [s for s in _retiring if s.alive]
+        _retiring.append(session)
+
+
+def close_pool() -> None:
+    """End every idle tester and prepared candidate sandbox (the pools refill on the next use), and wait
+    for the used ones still being torn down."""
+    with _pool_lock:
+        sessions: list[Session] = [*_pool, *(c for ready in _prepared.values() for c in ready), *_retiring]
         _pool[:] = []
         _prepared.clear()
+        _retiring.clear()
     for session in sessions:
         _close_quietly(session)
 
@@ -280,13 +190,13 @@ atexit.register(close_pool)
 
 
 def _forget_in_child() -> None:
-    """In a forked child (a data-loader worker…), the pools' sandboxes and the spawner thread are the
-    parent's: start afresh instead of writing to another process's sandboxes."""
-    global _spawner, _pool_lock
+    """In a forked child (a data-loader worker…), the pools' sandboxes are the parent's: start afresh
+    instead of writing to another process's sandboxes (:mod:`rewards.sandbox.session` renews its spawner)."""
+    global _pool_lock
     _pool_lock = threading.Lock()
     _pool.clear()
     _prepared.clear()
-    _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
+    _retiring.clear()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -331,7 +241,7 @@ def run_assertions(source: str, job: dict[str, Any], n_cases: int, limits: Limit
         clean = _relay(candidate, tester, watch, limits.timeout_s, row_end)
         return _verdicts(watch, n_cases, stop_first)
     finally:
-        _close_quietly(candidate)
+        _retire(candidate)
         if tester is not None:
             _release(tester, clean)
 

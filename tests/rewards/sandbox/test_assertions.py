@@ -180,3 +180,25 @@ def test_warm_sandboxes_outlive_the_thread_that_used_them() -> None:
     time.sleep(0.3)  # a SIGKILL from the thread's exit would have landed by now
     assert pool._pool and all(t.alive for t in pool._pool)
     assert all(c.alive for ready in pool._prepared.values() for c in ready)
+
+
+def test_a_used_candidate_is_killed_at_once_and_gone_when_close_pool_returns() -> None:
+    # The row does not wait for its candidate's teardown (bubblewrap's exit, reaping, cgroup removal) but
+    # kills it before returning; close_pool() then waits for it: no process and no cgroup of it is left.
+    import os
+    import time
+
+    from rewards.sandbox.limits import cgroup_bases
+
+    right = f"def f(x):\n    return {TOKEN!r}\n"
+    assert run_tests(right, HIDDEN, timeout_s=5).all_passed
+    used = list(pool._retiring)
+    assert used, "the row's candidate is retired, not waited for"
+    deadline = time.monotonic() + 5.0
+    while any(s.alive for s in used) and time.monotonic() < deadline:  # killed, so it ends by itself soon
+        time.sleep(0.01)
+    assert not any(s.alive for s in used)
+    pool.close_pool()
+    assert pool._retiring == [] and pool._pool == [] and pool._prepared == {}
+    left = [p.name for base in cgroup_bases().values() if base is not None for p in base.glob(f"r1train-sbx-{os.getpid()}-*")]
+    assert left == []

@@ -30,6 +30,7 @@ from rewards.sandbox import (
     ExecResult,
     SandboxUnavailable,
     close_pool,
+    host,
     run_program,
     run_tests,
     unsafe,
@@ -249,8 +250,8 @@ def test_scratch_is_private_and_removed() -> None:
 
 
 def test_no_isolation_means_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
+    monkeypatch.setattr(host.shutil, "which", lambda name: None)
+    monkeypatch.delenv(unsafe.UNSAFE_ENV, raising=False)
     sandbox.isolation.cache_clear()
     try:
         with pytest.raises(SandboxUnavailable, match="bubblewrap"):
@@ -310,8 +311,8 @@ def test_project_inside_a_mounted_tree_is_covered(monkeypatch: pytest.MonkeyPatc
     # hidden) cannot stand in for the project.
     monkeypatch.chdir(tmp_path)
     parent = str(PROJECT.parent)
-    assert str(PROJECT) in sandbox._paths_to_hide("/usr/bin/python3", (parent,))
-    assert str(PROJECT) not in sandbox._paths_to_hide(f"{PROJECT}/bin/python3", (parent,))
+    assert str(PROJECT) in host.paths_to_hide("/usr/bin/python3", (parent,))
+    assert str(PROJECT) not in host.paths_to_hide(f"{PROJECT}/bin/python3", (parent,))
 
 
 def test_rlimits_inside_the_sandbox_are_the_computed_ones() -> None:
@@ -326,3 +327,27 @@ def test_rlimits_inside_the_sandbox_are_the_computed_ones() -> None:
     assert rows["Max core file size"] == ["0", "0"] and rows["Max locked memory"] == ["0", "0"]
     assert rows["Max address space"] == [str((256 + 1024 * cgroups) * MIB)] * 2
     assert rows["Max stack size"] == [str(32 * MIB if cgroups else 8 * MIB), "unlimited"]
+
+
+def test_every_process_of_a_run_is_in_each_of_its_groups() -> None:
+    # The launcher joins by writing 0 to each group's `tasks` (the shell's own thread, before it execs
+    # setpriv and bubblewrap), so bubblewrap and the program (forked after the join) are in every group:
+    # two or more pids in each cgroup.procs, the same in all, and inside the cgroup namespace is rooted
+    # at the run's groups (every line of /proc/self/cgroup for a joined controller ends in ":/").
+    iso = sandbox.isolation()
+    if not iso.cgroups:
+        pytest.skip("no writable cgroups here")
+    src = b"import os, time\nif os.fork() == 0:\n    time.sleep(3)\nprint(open('/proc/self/cgroup').read(), flush=True)\ntime.sleep(3)\n"
+    spawned = sandbox.Spawned(iso, ["/box/main.py"], {"main.py": src}, b"", Limits(timeout_s=1.5))
+    cgroups = spawned.cgroups
+    assert cgroups is not None
+    time.sleep(0.8)
+    members = {name: sorted(int(p) for p in (d / "cgroup.procs").read_text().split()) for name, d in cgroups.dirs.items()}
+    result = spawned.wait()
+    assert result.status == "timeout", result
+    assert set(members) == {name for name, base in cgroup_bases().items() if base is not None}
+    pids = members["memory"]
+    assert len(pids) >= 3 and all(found == pids for found in members.values()), members  # bwrap, program, child
+    lines = [ln.split(":") for ln in result.stdout.splitlines() if ln.count(":") == 2]
+    joined = [path for _, controllers, path in lines if set(controllers.split(",")) & set(members)]
+    assert joined and all(path == "/" for path in joined), result.stdout
