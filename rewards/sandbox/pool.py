@@ -19,9 +19,10 @@ bool, int, float, complex, str, bytes, list, tuple, set, dict) decoded by its ow
 program does (``os._exit(0)`` before the asserts, patching ``AssertionError``, ``builtins`` or the test
 module, printing a fake verdict, returning objects whose ``__eq__`` says yes, reading the tests from
 disk: they are never in its sandbox) can make a failing case pass. What the program can do is answer
-each call with any plain value or exception, exactly what a correct or wrong program can do. Not
-supported by design: tests that hand the candidate a function, or inspect an argument it mutated in
-place (values cross by copy).
+each call with any plain value or exception, exactly what a correct or wrong program can do. Lists,
+dicts and sets a call changes in place are copied back into the test's own objects, and objects of the
+candidate's classes stay in its sandbox behind handles (``==`` on a handle is identity). Not supported by
+design: tests that hand the candidate a function or an object of a class the test defines.
 
 **Warm testers.** A tester sandbox costs a sandbox start (~20 ms of CPU); it is kept and reused for
 further rows (a fresh namespace per job) unless anything went wrong in its row, in which case it is
