@@ -54,3 +54,39 @@ def test_the_worker_reads_the_constant_off_the_first_example() -> None:
 def test_bad_options_are_one_sentence() -> None:
     with pytest.raises(UserError, match="function task"):
         tasks.check_options("function", {"ops": "+/"})
+
+
+def test_read_off_shows_f0_and_f1_so_the_constant_is_a_copy() -> None:
+    rng = random.Random(0)
+    for _ in range(50):
+        row = tasks.function(rng, shown=4, read_off=True)
+        shown = dict(part[2:].split(")=") for part in row["question"].split(" "))
+        op, k = row["program"][len("f=lambda x:x"):][0], int(row["program"][len("f=lambda x:x") + 1:])
+        assert len(shown) == 4 and {"0", "1"} <= set(shown)
+        # f(0)=k for +; f(0)=0 for * (k >= 2, so 0 never means +) and then f(1)=k
+        assert (int(shown["0"]), op) == (k, "+") or (int(shown["0"]), int(shown["1"]), op) == (0, k, "*")
+
+
+def test_wrong_documents_keep_the_questions_the_tests_and_the_gold() -> None:
+    opts = {"shown": 4, "read_off": True, "train_size": 400, "eval_size": 64}
+    clean_train, clean_held = tasks.generate("function", opts, 0)
+    noisy_train, noisy_held = tasks.generate("function", {**opts, "wrong": 0.65}, 0)
+    for clean, noisy in zip(clean_train + clean_held, noisy_train + noisy_held, strict=True):
+        assert {k: v for k, v in clean.items() if k != "document"} == {k: v for k, v in noisy.items() if k != "document"}
+        assert clean["document"] == clean["answer"]
+    wrong = [r for r in noisy_train if r["document"] != r["answer"]]
+    # 400 rows at 0.65: mean 260, std sqrt(400 * 0.65 * 0.35) = 9.5; 220-300 is over 4 std either side
+    assert 220 < len(wrong) < 300
+    for r in wrong:  # the same op, another constant from 2-9
+        assert r["document"][:len("\n```python\nf=lambda x:x+")] == r["answer"][:len("\n```python\nf=lambda x:x+")]
+    docs = corpus.build_corpus("function", {"shown": 4, "read_off": True, "wrong": 0.65}, 200, 0.0, 0, holdout_size=64)
+    held = {r["question"] for r in clean_held}
+    assert not held & {d.question for d in docs}  # the RL run's held-out questions stay out of the corpus
+    right = sum(d.answer == f"\n```python\n{_read_off(d.question)}\n```\n" for d in docs)
+    assert 40 < right < 100  # 200 documents at 0.35 right: mean 70, std 6.7
+
+
+def _read_off(question: str) -> str:
+    """The program of a read_off question, read off it: ``x+f(0)``, or ``x*f(1)`` when f(0) is 0."""
+    shown = dict(part[2:].split(")=") for part in question.split(" "))
+    return f"f=lambda x:x+{shown['0']}" if shown["0"] != "0" else f"f=lambda x:x*{shown['1']}"
