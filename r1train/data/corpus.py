@@ -165,6 +165,9 @@ def build_corpus(
     Questions of the RL run's held-out set (task ``generate`` with ``holdout_seed``, the RL recipe's
     ``train.seed``, and the first ``holdout_size`` held-out rows) never appear in the corpus, so the
     before/after evaluation is on problems the base has not seen.
+
+    A row's ``document`` column, where the task gives one, is what the document answers instead of
+    ``answer`` (task ``function`` with ``wrong``: a corpus mixing right and wrong programs).
     """
     if task not in WORKERS or task not in tasks.TASKS:
         raise UserError(f"corpus.task {task!r} has no worked-solution writer; use one of {', '.join(sorted(WORKERS))}")
@@ -185,7 +188,7 @@ def build_corpus(
         worked = rng.random() < think_fraction
         work = WORKERS[task](row) if worked else None
         learn_start = not worked or think_start_fraction >= 1.0 or rng.random() < think_start_fraction
-        answer = str(row["answer"])
+        answer = str(row.get("document", row["answer"]))  # a task may write some documents wrong
         level = int(row.get("level", 0))
         docs.append(Document(str(row["question"]), answer, completion_text(answer, work), worked, level, learn_start))
     return docs

@@ -132,7 +132,8 @@ def function_program(op: str, k: int) -> str:
 
 
 @register("function")
-def function(rng: random.Random, shown: int = 3, hidden: int = 3, ops: str = "+*", max_k: int = 9) -> dict[str, Any]:
+def function(rng: random.Random, shown: int = 3, hidden: int = 3, ops: str = "+*", max_k: int = 9,
+             read_off: bool = False, wrong: float = 0.0) -> dict[str, Any]:
     """Write ``f`` from examples: ``f(2)=5 f(7)=10 f(4)=7`` -> a fenced ``f=lambda x:x+3``; level = which op.
 
     ``f`` is ``x <op> k`` with ``op`` one of ``ops`` and ``2 <= k <= max_k``; the question shows ``shown``
@@ -140,17 +141,35 @@ def function(rng: random.Random, shown: int = 3, hidden: int = 3, ops: str = "+*
     ``hidden`` inputs from 10 to 29 that the question does not show, so copying the examples into a
     lookup table does not pass. The ``answer`` is the program in a fenced block on its own lines (the
     code rewards read the last fenced block), e.g. ``"\n```python\nf=lambda x:x+3\n```\n"``.
+
+    ``read_off``: the shown inputs include 0 and 1 (at random places among the others, drawn from 2-9),
+    so the constant can be read off the examples, not computed: ``f(0)=k`` for ``+``, ``f(1)=k`` for
+    ``*``, and ``f(0)=0`` tells ``*`` from ``+`` (``k >= 2``). ``f(5)=8 f(0)=3 f(1)=4`` is ``x+3``.
+
+    ``wrong``: the share of rows whose ``document`` column (what a pretraining document writes,
+    :func:`r1train.data.corpus.build_corpus`) is a wrong program, the same op with another constant
+    drawn uniformly from ``2..max_k``: a corpus that mixes right and wrong programs. ``answer``,
+    ``program`` and ``tests`` are always the true ``f``'s. Both draws are made on every row, so ``wrong``
+    changes no question (the corpus keeps the RL run's held-out questions out by comparing them).
     """
-    if not ops or any(op not in FUNCTION_OPS for op in ops) or not 2 <= max_k <= 9 or not 1 <= shown <= 9 or hidden < 0:
-        raise UserError(f"function task: need ops from {''.join(FUNCTION_OPS)}, 2 <= max_k <= 9, 1 <= shown <= 9, "
-                        "hidden >= 0; change data.task")
+    if (not ops or any(op not in FUNCTION_OPS for op in ops) or not 2 <= max_k <= 9 or not 1 <= shown <= 9
+            or hidden < 0 or not 0.0 <= wrong <= 1.0 or (read_off and shown < 2)):
+        raise UserError(f"function task: need ops from {''.join(FUNCTION_OPS)}, 2 <= max_k <= 9, 1 <= shown <= 9 "
+                        "(2 or more with read_off), hidden >= 0, 0 <= wrong <= 1; change data.task")
     op, k = rng.choice(ops), rng.randint(2, max_k)
-    xs = rng.sample(range(1, 10), shown) + rng.sample(range(10, 30), hidden)
+    if read_off:
+        seen = [0, 1, *rng.sample(range(2, 10), shown - 2)]
+        rng.shuffle(seen)
+    else:
+        seen = rng.sample(range(1, 10), shown)
+    xs = seen + rng.sample(range(10, 30), hidden)
+    flip, other = rng.random(), rng.choice([j for j in range(2, max_k + 1) if j != k] or [k])
     question = " ".join(f"f({x})={FUNCTION_OPS[op](x, k)}" for x in xs[:shown])
     tests = [{"call": "f", "args": [x], "expected": FUNCTION_OPS[op](x, k)} for x in xs]
     program = function_program(op, k)
+    written = function_program(op, other) if flip < wrong else program
     return {"question": question, "answer": f"\n```python\n{program}\n```\n", "program": program, "tests": tests,
-            "level": ops.index(op) + 1}
+            "level": ops.index(op) + 1, "document": f"\n```python\n{written}\n```\n"}
 
 
 @register("calc")

@@ -1,7 +1,7 @@
 """Load the policy: any causal LM through ``AutoModelForCausalLM.from_pretrained``, with its tokenizer.
 
 ``model.name_or_path`` is a hub id (``Qwen/Qwen2.5-Math-1.5B``), a local directory (a checkpoint, or a
-training output directory), ``pocket-base`` / ``pocket-tools-base`` (bases shipped in ``r1train/assets``), or ``tiny:<size>`` (built once by :mod:`r1train.models.tiny` and then loaded from
+training output directory), ``pocket-base`` / ``pocket-tools-base`` / ``pocket-code-base`` (bases shipped in ``r1train/assets``), or ``tiny:<size>`` (built once by :mod:`r1train.models.tiny` and then loaded from
 disk through the very same path). An unreachable hub id (offline, typo) is a one-sentence error.
 
 A training output directory (``r1train eval runs/x``, ``serve``, ``model.name_or_path: runs/x``) means its
@@ -40,7 +40,7 @@ def resolve_source(cfg: ModelConfig) -> ModelSource:
     ``org/name`` (dots allowed) that is not an existing path is a hub id: offline (``HF_HUB_OFFLINE``) it
     must be in the hub cache; a name starting with ``.``, ``/`` or ``~`` is a local path and must exist."""
     name = cfg.name_or_path
-    shipped = Path(__file__).resolve().parents[1] / "assets" / name  # pocket-base, pocket-tools-base
+    shipped = Path(__file__).resolve().parents[1] / "assets" / name  # pocket-base, pocket-tools-base, pocket-code-base
     if "/" not in name and (shipped / "config.json").is_file():  # a base shipped with r1train, from any directory
         return ModelSource(str(shipped))
     if name.startswith("tiny:"):
