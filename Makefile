@@ -13,7 +13,7 @@ HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev
 LOCK := requirements/$(if $(HAS_CUDA),cuda,cpu).lock
 PIN := -c $(LOCK)
 
-.PHONY: demo pocket-tools pocket-r1 test install lock system-deps clean-venv
+.PHONY: demo pocket-tools pocket-code pocket-r1 test install lock system-deps clean-venv
 
 # Each demo run gets its own output directory, so running it again never touches an earlier run.
 demo: install
@@ -30,6 +30,10 @@ pocket-tools: install
 	  corpus.think_fraction=0.8 corpus.think_start_fraction=0.05 'corpus.options={digits: 2, min_terms: 2, terms: 2}' \
 	  train.seed=2 train.warmup_steps=20 eval.size=0 train.output_dir=$$RUN/base && \
 	$(VENV)/bin/r1train train recipes/pocket-tools.yaml model.name_or_path=$$RUN/base/model train.output_dir=$$RUN/rl $(ARGS)
+
+# The pocket code run: GRPO from the shipped pocket-code-base, every reward from the OS sandbox.
+pocket-code: install
+	$(VENV)/bin/r1train train recipes/pocket-code.yaml train.output_dir=runs/pocket-code-$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
 # R1 beyond R1-Zero in the pocket lab: R1-Zero, cold start + RL, distillation vs RL on a smaller student
 # (r1train/bench/pocket_r1.py; every stage is a recipe under recipes/pocket-*.yaml); writes pipeline.json.
