@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from rewards.sandbox.bwrap import Spawned, isolation
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.run import ExecResult, SandboxError
-from rewards.sandbox.verdict import MAX_LINE_BYTES
+from rewards.sandbox.verdict import MAX_LINE_BYTES, LineReader
 
 EOF, OVERLONG = b"\0eof", b"\0overlong"
 
@@ -31,27 +31,12 @@ class Lines:
     """``on_stdout`` for a session: splits output into lines (each at most ``cap`` bytes) onto a queue."""
 
     def __init__(self, cap: int = MAX_LINE_BYTES) -> None:
-        self.cap, self.buffer, self.skipping = cap, bytearray(), False
+        self.cap, self.reader = cap, LineReader()
         self.queue: queue.Queue[bytes] = queue.Queue()
 
     def __call__(self, chunk: bytes) -> str | None:
-        start = 0
-        while start < len(chunk):
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            start = len(chunk) if end < 0 else end + 1
-            if self.skipping:
-                self.skipping = end < 0
-                continue
-            if len(self.buffer) + len(piece) > self.cap:
-                self.buffer.clear()
-                self.skipping = end < 0
-                self.queue.put(OVERLONG)
-            elif end < 0:
-                self.buffer += piece
-            else:
-                self.queue.put(bytes(self.buffer) + piece)
-                self.buffer.clear()
+        for line in self.reader.feed(chunk, lambda: self.cap):
+            self.queue.put(OVERLONG if line is None else line)
         return None
 
     def get(self, deadline: float) -> bytes | None:

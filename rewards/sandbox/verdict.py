@@ -30,6 +30,7 @@ import json
 import math
 import reprlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -152,6 +153,37 @@ def _encode_expected(value: Any) -> Any:
     return repr(value)
 
 
+class LineReader:
+    """Cuts a pipe's byte stream into lines of at most a cap, holding at most a cap of bytes: an over-long
+    line is reported once and the rest of it skipped, not buffered. The reader of every sandbox's output."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.skipping = False  # discarding the rest of an over-long line
+
+    def feed(self, chunk: bytes, cap: Callable[[], int]) -> Iterator[bytes | None]:
+        """Each line ``chunk`` completes, or None for one longer than ``cap()`` (asked per line, so the cap
+        may change with what was read); a line still open waits for the next chunk."""
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            start = len(chunk) if end < 0 else end + 1
+            if self.skipping:
+                self.skipping = end < 0
+                continue
+            if len(self.buffer) + len(piece) > cap():
+                self.buffer.clear()
+                self.skipping = end < 0
+                yield None
+            elif end < 0:
+                self.buffer += piece
+            else:
+                line = bytes(self.buffer) + piece
+                self.buffer.clear()
+                yield line
+
+
 class CallWatch:
     """Follows the harness's lines as they arrive: per-case clocks and verdicts, early stop.
 
@@ -164,8 +196,7 @@ class CallWatch:
         self.cases, self.timeout_s, self.stop_first = cases, timeout_s, stop_at_first_failure
         self.caps = [line_cap(c["expected"], max_line_bytes) for c in cases]
         self.ready_cap = 64 * 1024  # ready / import_error / done lines are short
-        self.buffer = bytearray()
-        self.skipping = False  # discarding the rest of an over-long line
+        self.reader = LineReader()
         self.last = time.monotonic()
         self.ready = False
         self.done = False
@@ -183,26 +214,8 @@ class CallWatch:
 
     def __call__(self, chunk: bytes) -> str | None:
         action: str | None = None
-        start = 0
-        while start < len(chunk):
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            start = len(chunk) if end < 0 else end + 1
-            if self.skipping:
-                if end >= 0:
-                    self.skipping = False
-                continue
-            if len(self.buffer) + len(piece) > self._cap():
-                self.buffer.clear()
-                self.skipping = end < 0
-                step = self._too_long()
-            elif end < 0:
-                self.buffer += piece
-                continue
-            else:
-                line = bytes(self.buffer) + piece
-                self.buffer.clear()
-                step = self._line(line)
+        for line in self.reader.feed(chunk, self._cap):
+            step = self._too_long() if line is None else self._line(line)
             if step == "stop":
                 return "stop"
             action = step or action

@@ -225,3 +225,18 @@ def test_run_cpu_share_and_cpu_time_cap_cover_all_processes() -> None:
     longer = src.replace("sleep(2)", "sleep(8)")
     capped = execute(["/box/main.py"], {"main.py": longer.encode()}, b"", Limits(timeout_s=10, cpu_s=1.0))
     assert capped.status == "timeout" and capped.wall_s < 8.0, capped  # killed at ~1 CPU-s, not after 8 s
+
+
+def test_line_reader_cuts_lines_across_chunks_and_skips_over_long_ones() -> None:
+    from rewards.sandbox.verdict import LineReader
+
+    reader, cap = LineReader(), 4
+    # "ab" waits for its end; "abcd" (4 bytes) fits the cap, "toolong" does not: reported once as None
+    assert list(reader.feed(b"ab", lambda: cap)) == []
+    assert list(reader.feed(b"cd\ntoo", lambda: cap)) == [b"abcd"]
+    assert list(reader.feed(b"long", lambda: cap)) == [None]  # 3 + 4 bytes > 4: cut, the rest skipped
+    assert reader.buffer == b"" and reader.skipping  # nothing of it is held
+    assert list(reader.feed(b"more\nok\n", lambda: cap)) == [b"ok"]  # the skipped line ends at its newline
+    # the cap is asked per line: the first line may be 1 byte, the next 3
+    caps = iter([1, 3])
+    assert list(LineReader().feed(b"x\nabc\n", lambda: next(caps))) == [b"x", b"abc"]
