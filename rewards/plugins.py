@@ -74,8 +74,10 @@ def _load_file(path_str: str, ref: str, what: str, error: type[Exception]) -> An
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit at import too: never leave a half-run module to be found again
         del sys.modules[name]
+        if not isinstance(exc, Exception):
+            raise
         raise error(
             f"{what} {ref!r}: {path_str} failed to import ({type(exc).__name__}: {exc}); fix the error in that file"
         ) from None

@@ -74,6 +74,7 @@ class Tester(Session):
 
 
 PREPARED_LIFETIME_S = 600.0  # a prepared candidate nobody takes ends after this long (it is replaced)
+MAX_QUEUED = 16  # lines a candidate may have written unread: it owes one per call, more is a flood
 PREPARED_PER_KIND = 2
 
 
@@ -88,7 +89,7 @@ class Candidate(Session):
     def __init__(self, limits: Limits) -> None:
         self.born = time.monotonic()
         files = {"harness.py": (HERE / "harness.py").read_bytes()}
-        super().__init__(["-S", "/box/harness.py", "--serve"], files, limits)
+        super().__init__(["-S", "/box/harness.py", "--serve"], files, limits, max_queued=MAX_QUEUED)
 
     def load(self, source: str) -> bool:
         return self.send_raw(_frame(source))
@@ -102,6 +103,8 @@ def _prepared_limits(limits: Limits) -> Limits:
 _pool: list[Tester] = []
 _prepared: dict[Limits, list[Candidate]] = {}
 _retiring: list[Session] = []  # used sandboxes killed, their teardown not yet waited for
+_refilling: set[Limits] = set()  # kinds whose replacement candidate is being started
+_epoch = [0]  # bumped by close_pool: a candidate started before it is closed, not kept
 _pool_lock = threading.Lock()
 
 
@@ -117,22 +120,30 @@ def _take_candidate(limits: Limits) -> Candidate:
                 found = cand
             else:
                 stale.append(cand)
+        refill, epoch = kind not in _refilling and len(ready) < PREPARED_PER_KIND, _epoch[0]
+        if refill:
+            _refilling.add(kind)
     for cand in stale:
         _retire(cand)
-    threading.Thread(target=_refill, args=(kind,), daemon=True).start()
+    if refill:
+        threading.Thread(target=_refill, args=(kind, epoch), daemon=True).start()
     return found if found is not None else Candidate(kind)
 
 
-def _refill(kind: Limits) -> None:
-    with _pool_lock:
-        if len(_prepared.get(kind, [])) >= PREPARED_PER_KIND:
-            return
+def _refill(kind: Limits, epoch: int) -> None:
+    cand = None
     try:
         cand = Candidate(kind)
-    except SandboxError:
-        return  # the next row starts its own and reports the failure
-    with _pool_lock:
-        _prepared.setdefault(kind, []).append(cand)
+    except (SandboxError, RuntimeError):  # RuntimeError: the spawner is gone (interpreter exit)
+        pass  # the next row starts its own and reports the failure
+    finally:
+        with _pool_lock:
+            _refilling.discard(kind)
+            keep = cand is not None and epoch == _epoch[0]
+            if keep:
+                _prepared.setdefault(kind, []).append(cand)
+    if cand is not None and not keep:  # close_pool() ran meanwhile: nothing may outlive it
+        _close_quietly(cand)
 
 
 def _acquire() -> Tester:
@@ -183,6 +194,7 @@ def close_pool() -> None:
         _pool[:] = []
         _prepared.clear()
         _retiring.clear()
+        _epoch[0] += 1
     for session in sessions:
         _close_quietly(session)
 
@@ -198,6 +210,7 @@ def _forget_in_child() -> None:
     _pool.clear()
     _prepared.clear()
     _retiring.clear()
+    _refilling.clear()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -293,8 +306,8 @@ def _answer(candidate: Session, line: bytes, dead: str | None, deadline: float) 
     request = _request(line)
     if request is None or len(request) > MAX_LINE_BYTES:
         return b'{"fail": "the test code passed a value that cannot cross to the program"}'
-    if not candidate.send_raw(request):
-        return b'{"fail": "the program exited"}'
+    if not candidate.send_raw(request, deadline):
+        return b'{"fail": "the program exited or stopped reading its calls"}'
     reply = candidate.lines.get(deadline)
     if reply is None:
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,18 +26,21 @@ from rewards.sandbox.run import ExecResult, SandboxError
 from rewards.sandbox.verdict import MAX_LINE_BYTES, LineReader
 
 EOF, OVERLONG = b"\0eof", b"\0overlong"
+SEND_S = 10.0  # how long a write waits, by default, for a process that stopped reading its stdin
 
 
 class Lines:
     """``on_stdout`` for a session: splits output into lines (each at most ``cap`` bytes) onto a queue."""
 
-    def __init__(self, cap: int = MAX_LINE_BYTES) -> None:
-        self.cap, self.reader = cap, LineReader()
+    def __init__(self, cap: int = MAX_LINE_BYTES, max_queued: int = 0) -> None:
+        self.cap, self.reader, self.max_queued = cap, LineReader(), max_queued
         self.queue: queue.Queue[bytes] = queue.Queue()
 
     def __call__(self, chunk: bytes) -> str | None:
         for line in self.reader.feed(chunk, lambda: self.cap):
             self.queue.put(OVERLONG if line is None else line)
+            if self.max_queued and self.queue.qsize() > self.max_queued:
+                return "stop"  # a flood nobody asked for: the run ends (the reader sees EOF), memory stays bounded
         return None
 
     def get(self, deadline: float) -> bytes | None:
@@ -56,10 +60,12 @@ _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox
 class Session:
     """A sandboxed process the host talks to line by line (stdin pipe in, :class:`Lines` out)."""
 
-    def __init__(self, args: list[str], files: dict[str, bytes], limits: Limits, *, keep_stdout: bool = False) -> None:
-        self.lines = Lines()
+    def __init__(self, args: list[str], files: dict[str, bytes], limits: Limits, *, keep_stdout: bool = False,
+                 max_queued: int = 0) -> None:
+        self.lines = Lines(max_queued=max_queued)
         self.stdin_lock = threading.Lock()
         read_end, self.stdin = os.pipe()
+        os.set_blocking(self.stdin, False)  # a process that stops reading must not block the host's writes
         try:
             iso = isolation()
             self.spawned = _spawner.submit(Spawned, iso, args, files, read_end, limits, on_stdout=self.lines,
@@ -86,13 +92,21 @@ class Session:
         """Write one line; False if the process no longer reads."""
         return self.send_raw(line + b"\n")
 
-    def send_raw(self, data: bytes) -> bool:
-        """Write ``data``; False if the process no longer reads."""
-        data = memoryview(data)
+    def send_raw(self, data: bytes, deadline: float | None = None) -> bool:
+        """Write ``data`` by ``deadline`` (default: :data:`SEND_S` from now); False if the process no longer
+        reads, or stopped reading and its pipe stayed full until then."""
+        end = time.monotonic() + SEND_S if deadline is None else deadline
+        view, poll = memoryview(data), select.poll()
         try:
-            while data:
-                data = data[os.write(self.stdin, data) :]
-        except OSError:
+            poll.register(self.stdin, select.POLLOUT)
+            while view:
+                try:
+                    view = view[os.write(self.stdin, view) :]
+                except BlockingIOError:
+                    left = end - time.monotonic()
+                    if left <= 0 or not poll.poll(left * 1000):
+                        return False
+        except (OSError, ValueError):  # ValueError: stdin already closed (-1) by stop()
             return False
         return True
 

@@ -79,7 +79,7 @@ class CandidateError(Exception):
     """An exception of the candidate's whose class (and bases) are not builtins."""
 
 
-def candidate_exception(answer):  # type: ignore[no-untyped-def]
+def candidate_exception(answer, iterating=False):  # type: ignore[no-untyped-def]
     """The exception for the candidate's error answer: the first builtin among its class's and bases'
     names (``"types"``), else :class:`CandidateError`, with ``candidate_names`` (``pytest.raises`` of an
     imported class matches by name); a non-``Exception`` (``SystemExit``…) is a :class:`CandidateFailure`."""
@@ -91,7 +91,8 @@ def candidate_exception(answer):  # type: ignore[no-untyped-def]
         if isinstance(found, type) and issubclass(found, BaseException):
             if not issubclass(found, Exception):
                 return CandidateFailure("the program raised " + name)
-            kind = found
+            stops = not iterating and found in (StopIteration, StopAsyncIteration)  # PEP 479: not the test's loop's end
+            kind = RuntimeError if stops else found
             break
     exc = kind(str(answer.get("error", ""))[:300])
     exc.candidate_names = names
@@ -108,7 +109,10 @@ def request(name, args, kwargs):  # type: ignore[no-untyped-def]
     if proxies:  # proxies may be among the arguments
         sent, kwargs = swap(list(args), found), swap(kwargs, found)
         name = "&" + name if found else name
-    emit({"call": name, "args": encode(list(sent)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
+    try:  # a value that cannot cross fails the case: a TypeError here is one the test may expect
+        emit({"call": name, "args": encode(list(sent)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
+    except (TypeError, ValueError, RecursionError):
+        raise CandidateFailure("the test passes a value that cannot cross to the program") from None
     try:
         answer = receive()
     except (ValueError, RecursionError):  # the relayed line is the candidate's: its failure, not a raise
@@ -129,7 +133,7 @@ def request(name, args, kwargs):  # type: ignore[no-untyped-def]
             return decode(answer["value"])
         except Exception as exc:  # noqa: BLE001  (whatever its value makes decoding do is its failure)
             raise CandidateFailure("unreadable return value: " + type(exc).__name__) from None
-    raise candidate_exception(answer)
+    raise candidate_exception(answer, name.endswith("#next"))
 
 
 def swap(value, found):  # type: ignore[no-untyped-def]
@@ -208,9 +212,7 @@ def write_back(mine, theirs):  # type: ignore[no-untyped-def]
                 mine[j] = theirs[j]
         return True
     if type(mine) in (dict, set) and type(theirs) is type(mine):
-        mine.clear()
-        mine.update(theirs)
-        return True
+        return mine.clear() or mine.update(theirs) or True
     raise TypeError("an argument changed into another kind of value")
 
 
@@ -224,9 +226,8 @@ class CandidateModule(type(sys)):
     def __getattr__(self, name):  # type: ignore[no-untyped-def]
         if name.startswith("__"):
             raise AttributeError(name)  # __path__, __file__…: the import machinery asking, not the tests
-        remote = Remote(name)
-        setattr(self, name, remote)
-        return remote
+        setattr(self, name, Remote(name))
+        return getattr(self, name)
 
 
 class Raises:
@@ -237,8 +238,7 @@ class Raises:
         self.kinds = kind if isinstance(kind, tuple) else (kind,)
         self.match, self.value, self.type = match, None, None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        return self
+    __enter__ = lambda self: self  # noqa: E731
 
     def __exit__(self, kind, value, tb):  # type: ignore[no-untyped-def]
         if kind is None:
@@ -266,11 +266,11 @@ def raises(kind, *args, match=None, **kwargs):  # type: ignore[no-untyped-def]
 
 
 class Approx:
-    """``pytest.approx``: numbers (and lists, tuples, dicts of them) within rel 1e-6 or abs 1e-12."""
+    """``pytest.approx``: numbers (and lists, tuples, dicts of them) within rel 1e-6 or abs 1e-12 (abs= alone: abs only)."""
 
     def __init__(self, expected, rel=None, abs=None):  # type: ignore[no-untyped-def]
-        self.expected, self.rel = expected, 1e-6 if rel is None else rel
-        self.abs = 1e-12 if abs is None else abs
+        self.expected, self.abs = expected, 1e-12 if abs is None else abs
+        self.rel = (1e-6 if abs is None else 0.0) if rel is None else rel  # pytest: abs= alone drops rel
 
     def close(self, want, got):  # type: ignore[no-untyped-def]
         if isinstance(want, (list, tuple)):
