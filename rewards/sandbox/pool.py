@@ -30,10 +30,8 @@ killed and replaced. Testers and prepared candidates are kept in process-wide po
 ends them; they end with the process too); they are sessions (:mod:`rewards.sandbox.session`), forked
 from one long-lived thread because bubblewrap's ``--die-with-parent`` follows the forking *thread*. A candidate sandbox is never reused.
 
-Measured on HumanEval's 164 canonical solutions with their real tests (Linux 6.18, 2 cores, load ~17,
-2026-12-01): per program 24 ms of CPU in the candidate's sandbox (bubblewrap, interpreter, harness,
-program), 1.4 ms in the tester and 5.9 ms in the trainer's process, so at most ~64 programs/s on two
-idle cores; ``r1train bench sandbox`` prints the throughput.
+``r1train bench sandbox`` prints the throughput on HumanEval's 164 canonical solutions with their real
+tests (43 programs/s on 2 quiet cores, 2026-12-01; the history is in ``r1train/bench/PERFORMANCE.md``).
 """
 
 from __future__ import annotations
