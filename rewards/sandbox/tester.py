@@ -379,8 +379,6 @@ def run_job(job):  # type: ignore[no-untyped-def]
         if failures:  # the candidate failed during the case, whatever the test code made of it
             line = {"i": i, "error": "CandidateFailure: " + failures[0]}
         emit(line)
-        if failures and job.get("stop_on_failure"):
-            break
     emit({"done": True})
 
 
