@@ -87,6 +87,7 @@ from collections.abc import Sequence
 from rewards.sandbox.host import Isolation, SandboxUnavailable, discover
 from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, prlimit_args, ulimit_steps
 from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, memfd
+from rewards.sandbox.scripts import SCRIPTS, prepare
 from rewards.sandbox.seccomp import filter_bytes
 from rewards.sandbox.unsafe import execute_unisolated, unsafe_requested, user_task_count
 
@@ -156,9 +157,15 @@ def run_program(
         max_file_mb=max_file_mb,
         loopback=loopback,
     )
-    files = {"main.py": source.encode("utf-8", "surrogateescape")}
+    args, files = program(source)
     data = stdin.encode("utf-8", "surrogateescape")
-    return execute(["/box/main.py"], files, data, limits, unsafe=unsafe_no_isolation)
+    return execute(args, files, data, limits, unsafe=unsafe_no_isolation)
+
+
+def program(source: str) -> tuple[list[str], dict[str, bytes]]:
+    """The arguments and files that run ``source`` as a plain program: ``/box/main.py`` started by
+    :mod:`rewards.sandbox.boot` (``python3 -I main.py``'s behaviour, without ``site``'s start-up cost)."""
+    return ["-S", "/box/boot.py"], {"main.py": source.encode("utf-8", "surrogateescape"), "boot.py": SCRIPTS["boot.py"]}
 
 
 def execute(
@@ -262,6 +269,7 @@ class Spawned:
                  keep_stdout: bool = True) -> None:
         fds: dict[str, int] = {}
         info_w = stdin_fd = -1
+        args, files = prepare(iso.python, args, files)
         self.info_r, self.cgroups = -1, None
         try:
             for dest, text in ETC_FILES.items():
