@@ -85,8 +85,7 @@ import secrets
 from collections.abc import Sequence
 
 from rewards.sandbox.host import Isolation, SandboxUnavailable, discover
-from rewards.sandbox.launcher import Launched, Setup
-from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, rlimits
+from rewards.sandbox.limits import HELPER_TASKS, CgroupRun, Limits, prlimit_args, ulimit_steps
 from rewards.sandbox.run import ExecResult, OnStdout, Run, SandboxError, memfd
 from rewards.sandbox.scripts import SCRIPTS, prepare
 from rewards.sandbox.seccomp import filter_bytes
@@ -219,17 +218,30 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
     return argv
 
 
-def _setup(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> Setup:
-    """What the launcher does before it execs bubblewrap (:mod:`rewards.sandbox.forkserver`): the OOM
-    killer's first choice, the run's cgroups joined, the rlimits, and as root a fresh uid with no
-    capabilities and ``no_new_privs``."""
-    if iso.fresh_uid:
-        uid: int | None = int(os.environ.get("R1TRAIN_SANDBOX_UID", "0")) or UID_BASE + secrets.randbelow(UID_SPAN)
+def _launcher(iso: Isolation, limits: Limits, cgroups: CgroupRun | None) -> tuple[list[str], int]:
+    """sh (OOM score, cgroups, rlimits) [-> prlimit] -> setpriv (root: fresh uid, no caps) -> bwrap.
+
+    Returns the command prefix and the host uid the program will run as.
+    """
+    if iso.setpriv:
+        uid = int(os.environ.get("R1TRAIN_SANDBOX_UID", "0")) or UID_BASE + secrets.randbelow(UID_SPAN)
         nproc = limits.max_processes + HELPER_TASKS
     else:
         uid, nproc = None, user_task_count() + limits.max_processes + HELPER_TASKS
-    join = tuple(cgroups.join_files) if cgroups is not None else ()
-    return Setup(uid=uid, join=join, rlimits=rlimits(limits, cgroups=cgroups is not None, nproc=nproc))
+    in_shell = iso.dash_ulimit
+    steps = ["{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null"]
+    steps += [f'echo 0 > "{path}"' for path in (cgroups.join_files if cgroups is not None else [])]
+    if in_shell:
+        steps += ulimit_steps(limits, cgroups=cgroups is not None, nproc=nproc)
+    argv = [] if in_shell else [iso.prlimit, *prlimit_args(limits, cgroups=cgroups is not None, nproc=nproc), "--"]
+    if uid is not None:
+        argv += [iso.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
+        argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]
+    # The shell first makes the sandbox the OOM killer's first choice (as root this also pins the minimum,
+    # so the program cannot lower it again), then joins the run's cgroups (a failed join aborts the run; 0 to
+    # `tasks` moves this single-threaded shell without the kernel's global migration lock: CgroupRun.join_files),
+    # then, where /bin/sh is dash, sets the rlimits itself (else prlimit does).
+    return ["/bin/sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv], os.getuid() if uid is None else uid
 
 
 def _execute_isolated(
@@ -272,13 +284,13 @@ class Spawned:
                 self.cgroups = CgroupRun.create(limits) if iso.cgroups else None
             except OSError as exc:
                 raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
-            setup = _setup(iso, limits, self.cgroups)
-            self.host_uid = os.getuid() if setup.uid is None else setup.uid
-            cmd = _bwrap_argv(iso, limits, fds, info_w) + [iso.python, "-I", "-B", *args]
+            launcher, self.host_uid = _launcher(iso, limits, self.cgroups)
+            cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
+            cmd += [iso.python, "-I", "-B", *args]
             cg = self.cgroups
             usage = cg.cpu_seconds if cg is not None and "cpuacct" in cg.dirs else None
             self.run = Run(cmd, stdin_fd, [info_w, *fds.values()], self.info_r, limits, on_stdout, idle_timeout_s,
-                           cpu_usage=usage, keep_stdout=keep_stdout, setup=setup)
+                           cpu_usage=usage, keep_stdout=keep_stdout)
         except BaseException:
             self._cleanup()
             raise
@@ -292,8 +304,6 @@ class Spawned:
             run = self.run
             run.wait()
             oom = self.cgroups.oom_kills() if self.cgroups is not None else 0
-            if isinstance(run.proc, Launched) and run.proc.lost:
-                raise SandboxError("the sandbox launcher process died during the run")
             if run.sandbox_pid is None and run.returncode not in (0, None) and run.kill_reason is None:
                 raise SandboxError(f"bubblewrap failed to start the sandbox: {run.stderr_text().strip()[-300:]}")
             return run.result(oom_kills=oom, host_uid=self.host_uid)

@@ -1,9 +1,9 @@
 """What this machine offers the code sandbox: the tools, the interpreter, the mounts, cgroups, the filter.
 
-:func:`discover` looks once at the host and returns an :class:`Isolation` (bubblewrap on the PATH,
-whether runs drop to a fresh uid (the trainer is root), the Python to run inside and what besides ``/usr``
-it needs, how ``/bin``, ``/lib``… look, whether per-run cgroups can be made, the compiled seccomp filter,
-the host paths a mounted tree would expose). It raises
+:func:`discover` looks once at the host and returns an :class:`Isolation` (bubblewrap and prlimit on the
+PATH, ``setpriv`` when the trainer is root, the Python to run inside and what besides ``/usr`` it needs,
+how ``/bin``, ``/lib``… look, whether per-run cgroups can be made, the compiled seccomp filter, the
+host paths a mounted tree would expose, whether ``/bin/sh`` is dash). It raises
 :class:`SandboxUnavailable`, naming what to install, when a piece is missing. It runs nothing: the
 launcher (:func:`rewards.sandbox.bwrap.isolation`) starts one probe sandbox with what was found before
 anything is trusted to it.
@@ -31,16 +31,18 @@ class Isolation:
     """What this machine provides, found once by :func:`discover`."""
 
     bwrap: str
+    prlimit: str
     python: str
     python_mounts: tuple[str, ...]  # directories bound read-only besides /usr
     root_dirs: tuple[tuple[str, str], ...]  # ("symlink"|"bind", path) for /bin, /lib, … as on the host
-    fresh_uid: bool  # the trainer is root: each run drops to a fresh uid (rewards.sandbox.forkserver)
+    setpriv: str | None  # set when the trainer is root: drop to a fresh uid
     cgroups: bool
     seccomp: bytes | None  # the compiled syscall filter, None where this architecture has no table
     hidden: tuple[str, ...] = ()  # host paths inside a mounted tree (project, home…) covered by empty tmpfs
+    dash_ulimit: bool = False  # /bin/sh is dash: the launcher's shell sets the rlimits (no prlimit exec)
 
     def describe(self) -> str:
-        user = "a fresh unprivileged uid per run" if self.fresh_uid else "the trainer's uid in a user namespace"
+        user = "a fresh unprivileged uid per run" if self.setpriv else "the trainer's uid in a user namespace"
         filt = "seccomp allowlist" if self.seccomp else "NO seccomp filter (no syscall table for this machine)"
         return f"bubblewrap namespaces, {user}, {filt}, {describe()}; python {self.python}"
 
@@ -79,12 +81,21 @@ def paths_to_hide(python: str, mounted: tuple[str, ...]) -> tuple[str, ...]:
 
 def discover() -> Isolation:
     """Find the isolation this machine offers (not yet tested); raise :class:`SandboxUnavailable` if none."""
-    bwrap = shutil.which("bwrap")
+    bwrap, prlimit = shutil.which("bwrap"), shutil.which("prlimit")
     if not bwrap:
         raise SandboxUnavailable(
             "the code sandbox needs bubblewrap; install it ('apt-get install bubblewrap', or 'make system-deps' "
             f"as root), or set {UNSAFE_ENV}=1 to run model-written code WITHOUT isolation"
         )
+    if not prlimit:
+        raise SandboxUnavailable("the code sandbox needs prlimit; install util-linux ('apt-get install util-linux')")
+    setpriv = None
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            raise SandboxUnavailable(
+                "running as root, the code sandbox needs setpriv to drop privileges; install util-linux"
+            )
     python, mounts = find_python()
     root_dirs = []
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -94,5 +105,6 @@ def discover() -> Isolation:
         elif os.path.isdir(path):
             root_dirs.append(("bind", path))
     hidden = paths_to_hide(python, ("/usr", *mounts))
-    return Isolation(bwrap, python, mounts, tuple(root_dirs), os.geteuid() == 0, cgroup_bases()["memory"] is not None,
-                     filter_bytes(), hidden)
+    dash = os.path.basename(os.path.realpath("/bin/sh")) == "dash"
+    return Isolation(bwrap, prlimit, python, mounts, tuple(root_dirs), setpriv, cgroup_bases()["memory"] is not None,
+                     filter_bytes(), hidden, dash)

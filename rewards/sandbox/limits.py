@@ -2,7 +2,7 @@
 
 The code sandbox (:mod:`rewards.sandbox.bwrap`) bounds a program in two layers:
 
-* **rlimits**, set by the launcher (:mod:`rewards.sandbox.forkserver`) before it drops to the sandbox user, inherited by every
+* **rlimits**, set by ``prlimit`` on the launcher before it drops to the sandbox user, inherited by every
   process in the sandbox and impossible to raise from inside (raising a hard limit needs
   ``CAP_SYS_RESOURCE`` in the initial user namespace): CPU seconds per process, address space, stack,
   file size, open files, processes per user, no core dumps.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import signal
 import threading
 import time
@@ -34,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MIB = 1 << 20
-UNLIMITED = resource.RLIM_INFINITY
 # Processes the sandbox machinery itself needs inside the limits: bwrap's monitor and its pid 1.
 HELPER_TASKS = 4
 CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
@@ -75,8 +73,8 @@ class Limits:
         return max(1, math.ceil(self.cpu_s if self.cpu_s is not None else self.timeout_s))
 
 
-def rlimits(limits: Limits, *, cgroups: bool, nproc: int) -> tuple[tuple[str, int, int], ...]:
-    """The run's rlimits as ``(name, soft, hard)``: soft == hard for everything but CPU and stack.
+def prlimit_args(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
+    """``prlimit`` options for the launcher: soft == hard for everything but CPU and stack.
 
     With cgroups the memory cgroup is the real bound and RLIMIT_AS only stops absurd reservations early
     (``memory_mb`` + 1 GiB of address space, so threads' stack reservations still fit); without cgroups
@@ -86,28 +84,44 @@ def rlimits(limits: Limits, *, cgroups: bool, nproc: int) -> tuple[tuple[str, in
     address_space = mem + 1024 * MIB if cgroups else mem
     stack = min(32 * MIB, mem // 4) if cgroups else 8 * MIB
     cpu = limits.cpu_limit_s
-    return (
-        ("cpu", cpu, cpu + 1),
-        ("as", address_space, address_space),
+    pairs = {
+        "cpu": f"{cpu}:{cpu + 1}",
+        "as": address_space,
         # Soft only: the hard limit stays unlimited so the common competitive-programming idiom
         # setrlimit(RLIMIT_STACK, (RLIM_INFINITY, RLIM_INFINITY)) works; address space and memory still bound it.
-        ("stack", stack, UNLIMITED),
-        ("fsize", limits.max_file_mb * MIB, limits.max_file_mb * MIB),
-        ("nofile", limits.max_open_files, limits.max_open_files),
-        ("nproc", nproc, nproc),
-        ("core", 0, 0),
-        ("memlock", 0, 0),
-        ("msgqueue", 0, 0),
-    )
+        "stack": f"{stack}:unlimited",
+        "fsize": limits.max_file_mb * MIB,
+        "nofile": limits.max_open_files,
+        "nproc": nproc,
+        "core": 0,
+        "memlock": 0,
+        "msgqueue": 0,
+    }
+    return [f"--{key}={value}" for key, value in pairs.items()]
 
 
-def prlimit_args(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
-    """:func:`rlimits` as ``prlimit`` options (the unisolated path)."""
-    def show(v: int) -> str:
-        return "unlimited" if v == UNLIMITED else str(v)
+# dash's ulimit: option and unit per prlimit resource (msgqueue has none: the seccomp filter refuses mq_*).
+DASH_ULIMIT = {"cpu": ("t", 1), "as": ("v", 1024), "stack": ("s", 1024), "fsize": ("f", 512), "nofile": ("n", 1),
+               "nproc": ("p", 1), "core": ("c", 512), "memlock": ("l", 1024)}
 
-    return [f"--{name}={show(soft)}" if soft == hard else f"--{name}={show(soft)}:{show(hard)}"
-            for name, soft, hard in rlimits(limits, cgroups=cgroups, nproc=nproc)]
+
+def ulimit_steps(limits: Limits, *, cgroups: bool, nproc: int) -> list[str]:
+    """The same limits as :func:`prlimit_args`, as dash ``ulimit`` commands, so the launcher's shell sets
+    them itself and one exec (prlimit) per program is saved: both limits to the hard value first (as
+    root this may raise them), then the soft one down where it differs."""
+    steps = []
+    for arg in prlimit_args(limits, cgroups=cgroups, nproc=nproc):
+        key, _, value = arg[2:].partition("=")
+        if key not in DASH_ULIMIT:
+            continue
+        flag, unit = DASH_ULIMIT[key]
+        soft, _, hard = value.partition(":")
+        hard = hard or soft
+        as_units = [v if v == "unlimited" else str(int(v) // unit) for v in (hard, soft)]
+        steps.append(f"ulimit -{flag} {as_units[0]}")
+        if as_units[1] != as_units[0]:
+            steps.append(f"ulimit -S -{flag} {as_units[1]}")
+    return steps
 
 
 def _mount_points() -> dict[str, str]:
@@ -247,7 +261,7 @@ class CgroupRun:
         """Files the launcher writes ``0`` to, joining every group before anything else runs.
 
         ``0`` written to a group's ``tasks`` file moves the writing thread itself: the launcher is a
-        single-threaded process (:mod:`rewards.sandbox.forkserver`'s child), so that is the whole process, and everything it execs and forks later is
+        single-threaded shell, so that is the whole process, and everything it execs and forks later is
         born inside. The kernel does that move without the global threadgroup lock that writing a pid to
         ``cgroup.procs`` takes for writing (``cgroup_procs_write_start``: the lock is taken when a pid or a
         thread group is given), and entering that lock waits for an RCU grace period whenever no

@@ -132,7 +132,7 @@ def _refill(kind: Limits, epoch: int) -> None:
     cand = None
     try:
         cand = Candidate(kind)
-    except (SandboxError, RuntimeError):  # RuntimeError: the launcher's spawner is gone (interpreter exit)
+    except (SandboxError, RuntimeError):  # RuntimeError: the spawner is gone (interpreter exit)
         pass  # the next row starts its own and reports the failure
     finally:
         with _pool_lock:
@@ -202,7 +202,7 @@ atexit.register(close_pool)
 
 def _forget_in_child() -> None:
     """In a forked child (a data-loader worker…), the pools' sandboxes are the parent's: start afresh
-    instead of writing to another process's sandboxes (:mod:`rewards.sandbox.launcher` starts its own server)."""
+    instead of writing to another process's sandboxes (:mod:`rewards.sandbox.session` renews its spawner)."""
     global _pool_lock
     _pool_lock = threading.Lock()
     _pool.clear()

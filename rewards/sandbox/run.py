@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from rewards.sandbox.launcher import Launched, SandboxError, Setup, launch
 from rewards.sandbox.limits import Limits
 
 Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
@@ -35,6 +34,10 @@ CHUNK, TICK_S = 1 << 16, 0.25
 STARTUP_S = 1.0
 CPU_POLL_S = 0.05
 OnStdout = Callable[[bytes], str | None]  # returns "progress" (reset the idle timer), "stop", or None
+
+
+class SandboxError(RuntimeError):
+    """The sandbox machinery failed for one run (not the program): the run cannot be scored."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,6 @@ class Run:
         process_group: bool = False,
         cpu_usage: Callable[[], float | None] | None = None,
         keep_stdout: bool = True,
-        setup: Setup | None = None,
     ) -> None:
         self.keep_stdout, self.out_bytes = keep_stdout, 0
         self.limits, self.on_stdout, self.idle_timeout_s = limits, on_stdout, idle_timeout_s
@@ -108,28 +110,20 @@ class Run:
         self.out, self.err, self.truncated = bytearray(), bytearray(), False
         self.info, self.info_r = bytearray(), info_r
         self.start = time.monotonic()
-        self.proc: subprocess.Popen[bytes] | Launched
-        if setup is None:  # the unisolated path: the trainer's own child
-            try:
-                self.proc = subprocess.Popen(cmd, stdin=stdin_fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                             pass_fds=pass_fds, env={}, cwd=cwd, close_fds=True, start_new_session=True)
-            except OSError as exc:
-                raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
-            assert self.proc.stdout is not None and self.proc.stderr is not None
-            self.stdout_r, self.stderr_r = self.proc.stdout.fileno(), self.proc.stderr.fileno()
-            return
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         try:
-            self.proc = launch(cmd, {0: stdin_fd, 1: out_w, 2: err_w, **{fd: fd for fd in pass_fds}}, setup)
-        except BaseException:
-            os.close(out_r)
-            os.close(err_r)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        self.stdout_r, self.stderr_r = out_r, err_r
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                env={},
+                cwd=cwd,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
 
     def wait(self) -> None:
         """Read output until the launcher exits, the deadline passes or a limit is hit; then reap.
@@ -139,17 +133,18 @@ class Run:
         process of the sandbox is gone, so what is left in the pipes is drained without blocking.
         """
         proc = self.proc
+        assert proc.stdout is not None and proc.stderr is not None
         hard_deadline = self.start + self.limits.timeout_s
         first = self.idle_timeout_s + STARTUP_S if self.idle_timeout_s else self.limits.timeout_s
         deadline = min(hard_deadline, self.start + first)
         sel = selectors.DefaultSelector()
-        streams = {self.stdout_r: self.out, self.stderr_r: self.err}
+        streams = {proc.stdout.fileno(): self.out, proc.stderr.fileno(): self.err}
         for fd in streams:
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
         if self.info_r >= 0:
             sel.register(self.info_r, selectors.EVENT_READ)
-        exit_fd = os.dup(proc.pidfd) if isinstance(proc, Launched) else _pidfd(proc.pid)
+        exit_fd = _pidfd(proc.pid)
         if exit_fd >= 0:
             sel.register(exit_fd, selectors.EVENT_READ)
         try:
@@ -176,21 +171,12 @@ class Run:
                 os.close(exit_fd)
             if self.kill_reason is not None:
                 self._reap()
-            self._close_pipes()
+            proc.stdout.close()
+            proc.stderr.close()
         self.wall_s = time.monotonic() - self.start
         self.returncode = proc.returncode
         if self.cpu_usage is not None:
             self.cpu_s = self.cpu_usage()
-
-    def _close_pipes(self) -> None:
-        if isinstance(self.proc, Launched):
-            os.close(self.stdout_r)
-            os.close(self.stderr_r)
-            self.proc.close()
-        else:
-            assert self.proc.stdout is not None and self.proc.stderr is not None
-            self.proc.stdout.close()
-            self.proc.stderr.close()
 
     def _check_cpu(self) -> None:
         """Kill the run once its processes together have used more CPU time than ``cpu_cap_s``."""

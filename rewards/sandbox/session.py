@@ -7,9 +7,8 @@ a run) whose stdin is a pipe the host keeps writing to, and whose stdout goes, c
 The assertion-test pool (:mod:`rewards.sandbox.pool`) keeps its warm testers and prepared candidates
 as sessions.
 
-A session may be started from any thread and outlive it: every bubblewrap is a child of the launcher
-process (:mod:`rewards.sandbox.launcher`), whose life, not a batch's worker thread's, ``--die-with-parent``
-follows.
+Sessions are forked from one long-lived thread, because bubblewrap's ``--die-with-parent`` follows the
+*thread* that forked it: a sandbox meant to outlive a call must not die with a batch's worker thread.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import queue
 import select
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from rewards.sandbox.bwrap import Spawned, isolation
 from rewards.sandbox.limits import Limits
@@ -51,6 +51,12 @@ class Lines:
             return None
 
 
+# bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it exits, not the
+# process: a sandbox meant to outlive a call (a warm tester, a prepared candidate) is forked from this one
+# long-lived thread, never from a row's thread (a batch's executor ends its threads, killing their sandboxes).
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
+
+
 class Session:
     """A sandboxed process the host talks to line by line (stdin pipe in, :class:`Lines` out)."""
 
@@ -62,7 +68,8 @@ class Session:
         os.set_blocking(self.stdin, False)  # a process that stops reading must not block the host's writes
         try:
             iso = isolation()
-            self.spawned = Spawned(iso, args, files, read_end, limits, on_stdout=self.lines, keep_stdout=keep_stdout)
+            self.spawned = _spawner.submit(Spawned, iso, args, files, read_end, limits, on_stdout=self.lines,
+                                           keep_stdout=keep_stdout).result()
         except BaseException:
             os.close(self.stdin)
             raise
@@ -124,3 +131,12 @@ class Session:
         if isinstance(self.error, SandboxError):
             raise self.error
         return self.result
+
+
+def _new_spawner_in_child() -> None:
+    """In a forked child the spawner thread is the parent's (and gone): make a fresh one."""
+    global _spawner
+    _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
+
+
+os.register_at_fork(after_in_child=_new_spawner_in_child)
