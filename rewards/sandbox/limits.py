@@ -285,7 +285,8 @@ class CgroupRun:
     def cpu_seconds(self) -> float | None:
         """CPU time of all the run's processes so far (None without the cpuacct group)."""
         try:
-            return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            with open(self.dirs["cpuacct"] / "cpuacct.usage", "rb") as f:  # polled often: no text layer
+                return int(f.read()) / 1e9
         except (KeyError, OSError, ValueError):
             return None
 

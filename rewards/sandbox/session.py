@@ -34,7 +34,7 @@ class Lines:
 
     def __init__(self, cap: int = MAX_LINE_BYTES, max_queued: int = 0) -> None:
         self.cap, self.reader, self.max_queued = cap, LineReader(), max_queued
-        self.queue: queue.Queue[bytes] = queue.Queue()
+        self.queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()  # C: no Python-level locking per line
 
     def __call__(self, chunk: bytes) -> str | None:
         for line in self.reader.feed(chunk, lambda: self.cap):
