@@ -238,6 +238,10 @@ def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
             value = operate(objects, name, args, kwargs) if name[:1] == "@" else resolve(namespace, name)(*args, **kwargs)
         except BaseException as exc:
             answer = {"error": describe(exc), "type": type(exc).__name__, "types": type_names(exc)}
+            try:  # the tester rebuilds it: str(e) and e.args as the test would see them here
+                answer["message"], answer["args"] = str(exc)[:1000], encode(list(exc.args))
+            except BaseException:  # noqa: BLE001  (an argument that is no plain value: the message may do)
+                answer.setdefault("message", describe(exc))
         else:
             try:
                 try:

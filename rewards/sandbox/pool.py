@@ -66,7 +66,7 @@ class Tester(Session):
     """A warm tester sandbox: runs test code only, one job per row."""
 
     def __init__(self) -> None:
-        files = {"tester.py": (HERE / "tester.py").read_bytes(), "harness.py": (HERE / "harness.py").read_bytes()}
+        files = {name: (HERE / name).read_bytes() for name in ("tester.py", "harness.py", "pytest_shim.py")}
         super().__init__(["-S", "/box/tester.py"], files, TESTER_LIMITS)
         self.jobs = 0
 

@@ -7,9 +7,9 @@ module) in a fresh namespace where every global name the test code uses but does
 :class:`Remote` of the candidate (``candidate`` is the entry point), then runs each case
 (``check(candidate)``, one ``assert``, ``test_x()``) and reports it. KodCode's ``from solution import
 f``, ``import solution``, aliases and ``*`` work: each job gets a fresh module ``solution`` *of this
-process* (:class:`CandidateModule`) whose public names are Remotes; ``import pytest`` gets
-:data:`PYTEST` (``raises``, ``approx``, ``mark.parametrize``, ``param``, ``fail``, no-op marks and
-``fixture``). A Remote call writes ``{"call": name, "args": [...], "kwargs": {...}}`` (tagged by the
+process* (:class:`CandidateModule`) whose public names are Remotes (classes: ``except ImportedError``
+works); ``import pytest`` gets the stand-in of :mod:`rewards.sandbox.pytest_shim` (``raises``, ``approx``,
+``mark.parametrize``, ``param``, ``fail``, no-op marks and ``fixture``). A Remote call writes ``{"call": name, "args": [...], "kwargs": {...}}`` (tagged by the
 harness's ``encode``) and reads the answer: the host relays it to the candidate's sandbox and back, so
 only plain values cross. List, dict and set arguments changed in place come back and are written into
 the test's own (:func:`write_back`); a value that cannot cross (an instance of the candidate's class, a
@@ -30,7 +30,6 @@ builtins, fake verdicts and file reads all happen in the other sandbox. Stdlib o
 import builtins
 import json
 import os
-import re
 import sys
 
 
@@ -42,7 +41,16 @@ def load_codec():  # type: ignore[no-untyped-def]
     return namespace["encode"], namespace["decode"], namespace["describe"]
 
 
+def load_pytest():  # type: ignore[no-untyped-def]
+    """The pytest stand-in, from /box/pytest_shim.py."""
+    namespace = {"__name__": "pytest_shim", "__builtins__": builtins}
+    with open("/box/pytest_shim.py") as f:
+        exec(compile(f.read(), "pytest_shim.py", "exec"), namespace)
+    return namespace["module"]()
+
+
 encode, decode, describe = load_codec()
+PYTEST = load_pytest()
 write, read = os.write, os.read
 pending = [b""]
 
@@ -80,11 +88,15 @@ class CandidateError(Exception):
 
 
 def candidate_exception(answer, iterating=False):  # type: ignore[no-untyped-def]
-    """The exception for the candidate's error answer: the first builtin among its class's and bases'
-    names (``"types"``), else :class:`CandidateError`, with ``candidate_names`` (``pytest.raises`` of an
-    imported class matches by name); a non-``Exception`` (``SystemExit``…) is a :class:`CandidateFailure`."""
+    """The exception for the candidate's error answer. Its class is the raised builtin itself, rebuilt
+    from the candidate's arguments (``str``, ``.args`` and ``type(e) is ValueError`` as over there); else
+    a class named like the candidate's that subclasses the classes the test imported among its class's
+    and bases' names (``"types"``) and the first builtin among them (else :class:`CandidateError`), and
+    whose ``str`` is the candidate's. ``candidate_names`` lets ``pytest.raises`` match by name too; a
+    non-``Exception`` (``SystemExit``…) is a :class:`CandidateFailure`."""
     names = answer.get("types")
     names = [str(n)[:100] for n in names[:50]] if isinstance(names, list) else [str(answer.get("type"))[:100]]
+    message = str(answer.get("message", answer.get("error", "")))[:1000]
     kind = CandidateError
     for name in names:
         found = getattr(builtins, name, None)
@@ -94,7 +106,19 @@ def candidate_exception(answer, iterating=False):  # type: ignore[no-untyped-def
             stops = not iterating and found in (StopIteration, StopAsyncIteration)  # PEP 479: not the test's loop's end
             kind = RuntimeError if stops else found
             break
-    exc = kind(str(answer.get("error", ""))[:300])
+    exc = None
+    if kind.__name__ == names[0] and isinstance(answer.get("args"), list):  # a builtin exception itself
+        try:
+            exc = kind(*decode(answer["args"]))
+        except Exception:  # noqa: BLE001  (arguments its constructor refuses: the message below)
+            exc = None
+    if exc is None:
+        imported = tuple(remotes[n] for n in dict.fromkeys(names) if n in remotes)  # ``except Imported:``
+        body = {"__module__": "solution", "__str__": lambda self: message}
+        try:
+            exc = RemoteMeta(names[0], (*imported, kind), body)(message)
+        except TypeError:  # bases whose layouts cannot be shared, a constructor that wants more: by name only
+            exc = type(names[0], (kind,), body)(message) if kind is not CandidateError else CandidateError(message)
     exc.candidate_names = names
     return exc
 
@@ -149,21 +173,35 @@ def swap(value, found):  # type: ignore[no-untyped-def]
     return value
 
 
-class Remote:
-    """A function (or class) of the candidate's program; calling it sends the arguments by value."""
+class RemoteMeta(type):
+    """The type of a name of the candidate's program (a function, a class, an exception class). Each such
+    name is a class whose call sends the arguments by value and returns the answer, so that it also works
+    where Python wants a class: ``except ImportedError:``, ``pytest.raises(ImportedError)``,
+    ``isinstance(x, ImportedClass)``. An exception the candidate raises whose class or bases carry the
+    name is an instance of a subclass of it (:func:`candidate_exception`)."""
 
-    def __init__(self, name):  # type: ignore[no-untyped-def]
-        self.name = name
-        self.__name__ = name
+    def __call__(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "remote_name" in cls.__dict__:
+            return request(cls.remote_name, args, kwargs)
+        return super().__call__(*args, **kwargs)  # a raised exception's class, made below
 
-    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return request(self.name, args, kwargs)
+    def __instancecheck__(cls, obj):  # type: ignore[no-untyped-def]
+        if type(obj) is Proxy:
+            return cls.__dict__.get("remote_name") in object.__getattribute__(obj, "_kinds")
+        return super().__instancecheck__(obj)
 
-    def __instancecheck__(self, obj):  # type: ignore[no-untyped-def]  (isinstance(x, ImportedClass))
-        return type(obj) is Proxy and self.name in object.__getattribute__(obj, "_kinds")
+    def __repr__(cls):  # type: ignore[no-untyped-def]
+        return "<candidate function " + str(cls.__dict__.get("remote_name", cls.__name__)) + ">"
 
-    def __repr__(self):  # type: ignore[no-untyped-def]
-        return "<candidate function " + self.name + ">"
+
+remotes = {}  # name -> its Remote class, for the job now running
+
+
+def Remote(name):  # type: ignore[no-untyped-def]  (N802: it makes classes)
+    """The class standing for the candidate's ``name`` in this job."""
+    if name not in remotes:
+        remotes[name] = RemoteMeta(str(name), (Exception,), {"remote_name": name, "__module__": "solution"})
+    return remotes[name]
 
 
 def asks(op):  # type: ignore[no-untyped-def]
@@ -230,111 +268,6 @@ class CandidateModule(type(sys)):
         return getattr(self, name)
 
 
-class Raises:
-    """``pytest.raises(kind, match=None)`` as a context manager. A :class:`CandidateFailure` (the
-    candidate died or timed out) is never the expected exception; an imported class matches by name."""
-
-    def __init__(self, kind, match=None):  # type: ignore[no-untyped-def]
-        self.kinds = kind if isinstance(kind, tuple) else (kind,)
-        self.match, self.value, self.type = match, None, None
-
-    __enter__ = lambda self: self  # noqa: E731
-
-    def __exit__(self, kind, value, tb):  # type: ignore[no-untyped-def]
-        if kind is None:
-            raise AssertionError("DID NOT RAISE")
-        if not issubclass(kind, Exception) or not any(self._matches(k, value) for k in self.kinds):
-            return False
-        if self.match is not None and not re.search(self.match, str(value)):
-            raise AssertionError("the exception's message does not match " + repr(self.match))
-        self.value, self.type = value, kind
-        return True
-
-    @staticmethod
-    def _matches(kind, value):  # type: ignore[no-untyped-def]
-        if isinstance(kind, Remote):
-            return kind.name in getattr(value, "candidate_names", ())
-        return isinstance(kind, type) and isinstance(value, kind)
-
-
-def raises(kind, *args, match=None, **kwargs):  # type: ignore[no-untyped-def]
-    if args:  # the old call form: pytest.raises(ValueError, f, 1)
-        with Raises(kind, match):
-            args[0](*args[1:], **kwargs)
-        return None
-    return Raises(kind, match)
-
-
-class Approx:
-    """``pytest.approx``: numbers (and lists, tuples, dicts of them) within rel 1e-6 or abs 1e-12 (abs= alone: abs only)."""
-
-    def __init__(self, expected, rel=None, abs=None):  # type: ignore[no-untyped-def]
-        self.expected, self.abs = expected, 1e-12 if abs is None else abs
-        self.rel = (1e-6 if abs is None else 0.0) if rel is None else rel  # pytest: abs= alone drops rel
-
-    def close(self, want, got):  # type: ignore[no-untyped-def]
-        if isinstance(want, (list, tuple)):
-            return isinstance(got, (list, tuple)) and len(got) == len(want) and all(map(self.close, want, got))
-        if isinstance(want, dict):
-            return isinstance(got, dict) and set(got) == set(want) and all(self.close(want[k], got[k]) for k in want)
-        if type(want) in (int, float) and type(got) in (int, float):
-            return got == want or builtins.abs(got - want) <= max(self.rel * builtins.abs(want), self.abs)
-        return bool(want == got)
-
-    def __eq__(self, other):  # type: ignore[no-untyped-def]
-        return self.close(self.expected, other)
-
-    __hash__ = None
-
-    def __repr__(self):  # type: ignore[no-untyped-def]
-        return "approx(" + repr(self.expected) + ")"
-
-
-class Param:
-    def __init__(self, *values, **_):  # type: ignore[no-untyped-def]
-        self.values = values
-
-
-def parametrize(names, values, **_):  # type: ignore[no-untyped-def]
-    """Turn ``test_x(a, b)`` into one argument-less case that runs it on every parameter set."""
-    names = [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else list(names)
-
-    def decorate(fn):  # type: ignore[no-untyped-def]
-        inner, sets = getattr(fn, "inner", fn), getattr(fn, "sets", [{}])
-        rows = []
-        for row in values:
-            row = row.values if isinstance(row, Param) else (row,) if len(names) == 1 else row
-            rows += [{**dict(zip(names, row)), **kw} for kw in sets]
-
-        def run_all(*bound):  # type: ignore[no-untyped-def]  (``self`` for a method of a Test class)
-            for kw in rows:
-                inner(*bound, **kw)
-
-        run_all.inner, run_all.sets, run_all.__name__ = inner, rows, getattr(fn, "__name__", "test")
-        return run_all
-
-    return decorate
-
-
-class Marks:
-    parametrize = staticmethod(parametrize)
-
-    def __getattr__(self, name):  # type: ignore[no-untyped-def]
-        return lambda *a, **k: a[0] if len(a) == 1 and callable(a[0]) and not k else (lambda fn: fn)
-
-
-def fail(reason="", pytrace=True):  # type: ignore[no-untyped-def]
-    raise AssertionError(reason)
-
-
-def fixture(*args, **_):  # type: ignore[no-untyped-def]
-    return args[0] if len(args) == 1 and callable(args[0]) else (lambda fn: fn)
-
-
-PYTEST = type(sys)("pytest")
-PYTEST.__dict__.update(raises=raises, approx=Approx, mark=Marks(), param=Param, fail=fail, fixture=fixture)
-
-
 def global_names(code):  # type: ignore[no-untyped-def]
     """Every name the code object and its nested code objects load (globals among them)."""
     names = set(code.co_names)
@@ -344,12 +277,25 @@ def global_names(code):  # type: ignore[no-untyped-def]
     return names
 
 
+code_cache = {}  # source -> code: a group's rollouts share their tests (code objects are immutable)
+
+
+def compiled(source, filename):  # type: ignore[no-untyped-def]
+    key = (source, filename)
+    if key not in code_cache:
+        if len(code_cache) >= 512:
+            code_cache.clear()
+        code_cache[key] = compile(source, filename, "exec")
+    return code_cache[key]
+
+
 def run_job(job):  # type: ignore[no-untyped-def]
     namespace = {"__name__": "__test__", "__builtins__": builtins}
     entry = job.get("entry_point")
     try:
-        setup = compile(job["setup"], "test.py", "exec")
-        cases = [compile(c, "case.py", "exec") for c in job["cases"]]
+        setup = compiled(job["setup"], "test.py")
+        cases = [compiled(c, "case.py") for c in job["cases"]]
+        remotes.clear()
         wanted = global_names(setup).union(*[global_names(c) for c in cases])
         for name in sorted(wanted):
             if not hasattr(builtins, name):

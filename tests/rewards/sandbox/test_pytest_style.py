@@ -348,3 +348,56 @@ def test_test_classes_get_their_setup() -> None:
     assert statuses("def double(x):\n    return 2 * x\n", tests) == ["passed", "passed"]
     # x + 2: 23 != 42 and [3, 4] != [2, 4]
     assert statuses("def double(x):\n    return x + 2\n", tests) == ["wrong_answer", "wrong_answer"]
+
+
+# The candidate's exceptions as the test code sees them (a real pytest run is the reference: each
+# expected status is what `pytest` would give on the same module, worked out by hand).
+BANK = (
+    "class BankError(Exception):\n    pass\n\n"
+    "class InsufficientFunds(BankError):\n    def __str__(self):\n        return 'short by ' + str(self.args[0])\n\n"
+    "class BadPath(OSError):\n    pass\n\n"
+    "def withdraw(balance, amount):\n"
+    "    if amount < 0:\n        raise ValueError('Negative amount')\n"
+    "    if amount > balance:\n        raise InsufficientFunds(amount - balance)\n"
+    "    return balance - amount\n\n"
+    "def lookup(d, k):\n    return d[k]\n\n"
+    "def open_path(p):\n    raise BadPath(2, 'no such path', p)\n"
+)
+EXCEPTION_TESTS = (
+    "import pytest\nfrom solution import withdraw, lookup, open_path, BankError, InsufficientFunds, BadPath\n\n"
+    # 1: except by an imported class (was a TypeError: the name was no class)
+    "def test_except_imported():\n    try:\n        withdraw(5, 9)\n    except InsufficientFunds:\n        return\n"
+    "    assert False\n\n"
+    # 2: a base the test imported catches the subclass the candidate raised
+    "def test_except_base():\n    try:\n        withdraw(5, 9)\n    except (KeyError, BankError) as e:\n"
+    "        assert isinstance(e, InsufficientFunds)\n\n"
+    # 3: str of a builtin raised by the candidate is its own message (was 'ValueError: Negative amount')
+    "def test_message():\n    with pytest.raises(ValueError) as info:\n        withdraw(5, -1)\n"
+    "    assert str(info.value) == 'Negative amount' and info.type is ValueError\n\n"
+    # 4: the candidate class's own __str__
+    "def test_custom_str():\n    with pytest.raises(InsufficientFunds, match='short by 4'):\n        withdraw(5, 9)\n"
+    "    with pytest.raises(BankError) as info:\n        withdraw(5, 9)\n    assert str(info.value) == 'short by 4'\n\n"
+    # 5: args and exact type of a builtin
+    "def test_args():\n    try:\n        lookup({}, 'k')\n    except KeyError as e:\n"
+    "        assert e.args == ('k',) and type(e) is KeyError and str(e) == \"'k'\"\n\n"
+    # 6: a candidate class over OSError, imported: both the import and the builtin catch it
+    "def test_os_subclass():\n    for kind in (BadPath, OSError):\n        try:\n            open_path('/x')\n"
+    "        except kind as e:\n            assert isinstance(e, OSError) and isinstance(e, BadPath)\n"
+    "        else:\n            assert False\n\n"
+    # 7: the wrong exception is not caught by an imported class
+    "def test_wrong_kind():\n    try:\n        withdraw(5, -1)\n    except InsufficientFunds:\n        pass\n"
+)
+
+
+def test_the_candidates_exceptions_are_classes_the_test_can_catch() -> None:
+    tests = {"test": EXCEPTION_TESTS}
+    # 1-6 pass as under pytest; 7: ValueError escapes `except InsufficientFunds` -> the case errors
+    assert statuses(BANK, tests) == ["passed"] * 6 + ["error"]
+    # a program that raises plain exceptions: 1 and 2 (its ValueError is neither InsufficientFunds nor
+    # BankError) error; 3 passes; 4: pytest.raises(InsufficientFunds) lets the ValueError through -> error;
+    # 5 passes; 6: open_path returns -> assert False -> wrong_answer; 7 errors
+    plain = ("class BankError(Exception):\n    pass\n\nclass InsufficientFunds(BankError):\n    pass\n\n"
+             "class BadPath(OSError):\n    pass\n\n"
+             "def withdraw(balance, amount):\n    if amount < 0:\n        raise ValueError('Negative amount')\n"
+             "    raise ValueError('nope')\n\ndef lookup(d, k):\n    return d[k]\n\ndef open_path(p):\n    return None\n")
+    assert statuses(plain, tests) == ["error", "error", "passed", "error", "passed", "wrong_answer", "error"]
