@@ -12,8 +12,10 @@ A row's tests may be a test program instead of input/output cases, so rows load 
   top-level ``Test*`` class (a fresh ``TestX()``, its ``setup_method``/``setUp``, then ``test_y()``;
   ``unittest.TestCase`` classes too), in source order (found by parsing here; nothing is
   executed on the host). The module may ``from solution import f`` / ``import solution`` and ``import
-  pytest`` (``raises``, ``approx``, ``parametrize``: :mod:`rewards.sandbox.tester`); functions taking
-  fixtures are not cases.
+  pytest`` (``raises``, ``approx``, ``parametrize``: :mod:`rewards.sandbox.pytest_shim`); a test may
+  take ``capsys`` (what the candidate and the test printed during the case); functions taking other
+  fixtures (``tmp_path``, ``monkeypatch``: they would act in the tester, not where the program runs) are
+  not cases.
 * Explicit: ``{"assert": "assert f(2) == 4", "setup": "import math"}`` as one case in a list of cases.
 
 The test code may call any function the program defines by its name (MBPP's ``f(1)``, HumanEval's
@@ -67,20 +69,36 @@ def to_cases(tests: dict[str, Any]) -> list[dict[str, Any]]:
     calls = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-            if not node.args.args or _parametrized(node):
-                calls.append(f"{node.name}()")
+            wanted = _wants(node, [a.arg for a in node.args.args])
+            if wanted is not None:
+                calls.append(f"{node.name}({wanted})")
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            calls += [_method_case(node.name, m.name) for m in node.body if isinstance(m, ast.FunctionDef)
-                      and m.name.startswith("test") and (len(m.args.args) == 1 or _parametrized(m))]
+            for m in node.body:
+                wanted = _wants(m, [a.arg for a in m.args.args][1:]) if isinstance(m, ast.FunctionDef) else None
+                if m.name.startswith("test") and wanted is not None:
+                    calls.append(_method_case(node.name, m.name, wanted))
     if not calls:
         raise ValueError("a 'test' program without 'entry_point' must define test_* functions (pytest style)")
     return [{"assert": call, "setup": code, "entry_point": None} for call in calls]
 
 
-def _method_case(cls: str, method: str) -> str:
+# The pytest fixtures a case may take, and the tester's object for each.
+FIXTURES = {"capsys": "_r1_capsys"}
+
+
+def _wants(fn: ast.FunctionDef, params: list[str]) -> str | None:
+    """The call's arguments (``capsys=_r1_capsys``…) if ``fn`` is a case: it takes no arguments but the
+    :data:`FIXTURES` (parametrized: its own besides); None if it wants a fixture the tester lacks."""
+    others = [p for p in params if p not in FIXTURES]
+    if others and not _parametrized(fn):
+        return None
+    return ", ".join(f"{p}={FIXTURES[p]}" for p in params if p in FIXTURES)
+
+
+def _method_case(cls: str, method: str, wanted: str = "") -> str:
     """A fresh instance, its ``setup_method`` (pytest) or ``setUp`` (unittest) if it has one, the test."""
     return (f"_t = {cls}()\nif hasattr(_t, 'setup_method'):\n    _t.setup_method(_t.{method})\n"
-            f"if hasattr(_t, 'setUp'):\n    _t.setUp()\n_t.{method}()")
+            f"if hasattr(_t, 'setUp'):\n    _t.setUp()\n_t.{method}({wanted})")
 
 
 def _parametrized(fn: ast.FunctionDef) -> bool:

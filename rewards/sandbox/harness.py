@@ -38,6 +38,7 @@ import builtins
 import marshal
 import os
 import sys
+from io import StringIO
 
 try:
     from _json import encode_basestring_ascii as quote
@@ -45,6 +46,9 @@ except ImportError:  # an interpreter without the C accelerator
     from json.encoder import py_encode_basestring_ascii as quote
 
 MAX_DEPTH = 200
+
+
+CAPTURED = 1 << 16  # characters of a call's prints returned to a capsys test
 
 
 def encode(value, depth=0):  # type: ignore[no-untyped-def]  (runs on any Python 3.8+)
@@ -215,7 +219,8 @@ def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
     A return value that cannot be encoded (an instance, a bound method, an iterator) stays here as
     object ``n`` of ``objects`` and is answered ``{"ref": n, "kinds": [class and base names]}``; the
     tester then asks for it by name ``"@<n><op>"`` (:func:`operate`). A name that starts with ``&``
-    carries such objects in its arguments, as ``("\\x00ref", n)``."""
+    carries such objects in its arguments, as ``("\\x00ref", n)``; one that starts with ``%`` asks
+    for what the call printed to ``sys.stdout``/``sys.stderr`` (``"out"``, ``"err"``: the test's capsys)."""
     objects, refs = [], {}
 
     def unswap(value):  # type: ignore[no-untyped-def]
@@ -229,9 +234,13 @@ def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
         return value
 
     while True:
+        capture = False
         try:
             body = next_message(raw=True)
             name, args, kwargs = marshal.loads(body)
+            if name[:1] == "%":  # the test reads what the call prints (pytest's capsys)
+                name, capture, streams = name[1:], True, (sys.stdout, sys.stderr)
+                sys.stdout, sys.stderr = out, err = StringIO(), StringIO()
             swapped = name[:1] == "&"
             if swapped:
                 name, args, kwargs = name[1:], unswap(args), unswap(kwargs)
@@ -257,6 +266,13 @@ def serve(namespace, emit, exit_now):  # type: ignore[no-untyped-def]
                     answer["args"] = mutated
             except BaseException as exc:  # the function returned, but nothing that can cross: not a raise
                 answer = {"unreadable": describe(exc)}
+        if capture:
+            sys.stdout, sys.stderr = streams
+            for key, stream in (("out", out), ("err", err)):
+                try:
+                    answer[key] = str(stream.getvalue())[:CAPTURED]
+                except BaseException:  # noqa: BLE001  (the program closed it)
+                    answer[key] = ""
         try:
             emit(answer)
         except (TypeError, ValueError) as exc:

@@ -90,9 +90,11 @@ def parametrize(names, values, **_):  # type: ignore[no-untyped-def]
             row = row.values if isinstance(row, Param) else (row,) if len(names) == 1 else row
             rows += [{**dict(zip(names, row)), **kw} for kw in sets]
 
-        def run_all(*bound):  # type: ignore[no-untyped-def]  (``self`` for a method of a Test class)
+        def run_all(*bound, **fixtures):  # type: ignore[no-untyped-def]  (``self`` for a method; capsys…)
             for kw in rows:
-                inner(*bound, **kw)
+                for fixture in fixtures.values():  # each parameter set is a test of its own for pytest
+                    getattr(fixture, "r1_reset", lambda: None)()
+                inner(*bound, **kw, **fixtures)
 
         run_all.inner, run_all.sets, run_all.__name__ = inner, rows, getattr(fn, "__name__", "test")
         return run_all

@@ -123,6 +123,41 @@ def candidate_exception(answer, iterating=False):  # type: ignore[no-untyped-def
     return exc
 
 
+class Captured(tuple):
+    """What ``capsys.readouterr()`` returns: ``(out, err)``, also as ``.out`` and ``.err``."""
+
+    out, err = property(lambda self: self[0]), property(lambda self: self[1])
+
+
+class Capsys:
+    """pytest's ``capsys`` for a case whose test takes it: what the candidate printed during each call
+    (its sandbox sends it with the answer) and what the test code printed, in order."""
+
+    def __init__(self):  # type: ignore[no-untyped-def]
+        self.on, self.parts = False, {"out": [], "err": []}
+
+    def add(self, out, err):  # type: ignore[no-untyped-def]
+        for key, text in (("out", out), ("err", err)):
+            if isinstance(text, str):
+                self.parts[key].append(text)
+
+    def write(self, text):  # type: ignore[no-untyped-def]  (the test code's own prints, as sys.stdout)
+        self.parts["out"].append(str(text))
+        return len(text)
+
+    def flush(self):  # type: ignore[no-untyped-def]
+        pass
+
+    def readouterr(self):  # type: ignore[no-untyped-def]
+        out, err = "".join(self.parts["out"]), "".join(self.parts["err"])
+        self.parts = {"out": [], "err": []}
+        return Captured((out, err))
+
+    def r1_reset(self):  # type: ignore[no-untyped-def]  (a new parameter set: a new test for pytest)
+        self.parts = {"out": [], "err": []}
+
+
+CAPSYS = Capsys()
 REF = "\x00ref"  # (REF, n) in an argument stands for the candidate's object n (the harness swaps it back)
 proxies = {}  # ref -> Proxy, for the job now running
 
@@ -133,6 +168,7 @@ def request(name, args, kwargs):  # type: ignore[no-untyped-def]
     if proxies:  # proxies may be among the arguments
         sent, kwargs = swap(list(args), found), swap(kwargs, found)
         name = "&" + name if found else name
+    name = "%" + name if CAPSYS.on else name
     try:  # a value that cannot cross fails the case: a TypeError here is one the test may expect
         emit({"call": name, "args": encode(list(sent)), "kwargs": {k: encode(v) for k, v in kwargs.items()}})
     except (TypeError, ValueError, RecursionError):
@@ -143,6 +179,8 @@ def request(name, args, kwargs):  # type: ignore[no-untyped-def]
         raise CandidateFailure("an answer that is not JSON") from None
     if type(answer) is not dict:
         raise CandidateFailure("an answer that is not a JSON object")
+    if CAPSYS.on:
+        CAPSYS.add(answer.get("out"), answer.get("err"))
     if "fail" in answer or "unreadable" in answer:
         raise CandidateFailure(str(answer.get("fail", answer.get("unreadable"))))
     if "value" in answer or "ref" in answer:
@@ -313,8 +351,13 @@ def run_job(job):  # type: ignore[no-untyped-def]
         emit({"import_error": describe(exc)})
         return
     emit({"ready": True})
+    namespace["_r1_capsys"] = CAPSYS
     for i, case in enumerate(cases):
         del failures[:]
+        CAPSYS.on = "_r1_capsys" in case.co_names
+        CAPSYS.r1_reset()
+        if CAPSYS.on:
+            sys.stdout = CAPSYS
         try:
             exec(case, namespace)
             line = {"i": i, "value": True}
@@ -322,6 +365,7 @@ def run_job(job):  # type: ignore[no-untyped-def]
             line = {"i": i, "value": False}  # judged "wrong_answer" on the host
         except BaseException as exc:
             line = {"i": i, "error": describe(exc)}
+        sys.stdout, CAPSYS.on = sys.__stdout__, False
         if failures:  # the candidate failed during the case, whatever the test code made of it
             line = {"i": i, "error": "CandidateFailure: " + failures[0]}
         emit(line)

@@ -401,3 +401,41 @@ def test_the_candidates_exceptions_are_classes_the_test_can_catch() -> None:
              "def withdraw(balance, amount):\n    if amount < 0:\n        raise ValueError('Negative amount')\n"
              "    raise ValueError('nope')\n\ndef lookup(d, k):\n    return d[k]\n\ndef open_path(p):\n    return None\n")
     assert statuses(plain, tests) == ["error", "error", "passed", "error", "passed", "wrong_answer", "error"]
+
+
+PRINTER = (
+    "import sys\n\ndef greet(name):\n    print('Hello, ' + name + '!')\n\n"
+    "def shout(s):\n    print(s.upper(), file=sys.stderr)\n    return len(s)\n\n"
+    "class Counter:\n    def __init__(self):\n        self.n = 0\n\n    def tick(self):\n        self.n += 1\n        print('tick', self.n)\n"
+)
+CAPSYS_TESTS = (
+    "import pytest\nfrom solution import greet, shout, Counter\n\n"
+    "def test_greet(capsys):\n    greet('Ada')\n    captured = capsys.readouterr()\n    assert captured.out == 'Hello, Ada!\\n'\n\n"
+    "def test_err_and_value(capsys):\n    assert shout('hey') == 3\n    out, err = capsys.readouterr()\n"
+    "    assert out == '' and err == 'HEY\\n'\n\n"
+    "def test_readouterr_clears(capsys):\n    greet('a')\n    capsys.readouterr()\n    greet('b')\n"
+    "    assert capsys.readouterr().out == 'Hello, b!\\n'\n\n"
+    "def test_own_prints_in_order(capsys):\n    print('before')\n    greet('x')\n    print('after')\n"
+    "    assert capsys.readouterr().out == 'before\\nHello, x!\\nafter\\n'\n\n"
+    "@pytest.mark.parametrize('name', ['A', 'B'])\ndef test_param(name, capsys):\n    greet(name)\n"
+    "    assert capsys.readouterr().out == 'Hello, ' + name + '!\\n'\n\n"
+    "class TestCounter:\n    def test_ticks(self, capsys):\n        c = Counter()\n        c.tick()\n        c.tick()\n"
+    "        assert capsys.readouterr().out == 'tick 1\\ntick 2\\n'\n\n"
+    "def test_file(tmp_path):\n    assert False\n"
+)
+
+
+def test_capsys_reads_what_the_candidate_printed() -> None:
+    cases = [c["assert"] for c in to_cases({"test": CAPSYS_TESTS})]
+    # tmp_path would act in the tester's sandbox, not the program's: that test is no case
+    assert cases[:5] == ["test_greet(capsys=_r1_capsys)", "test_err_and_value(capsys=_r1_capsys)",
+                         "test_readouterr_clears(capsys=_r1_capsys)", "test_own_prints_in_order(capsys=_r1_capsys)",
+                         "test_param(capsys=_r1_capsys)"]
+    assert len(cases) == 6 and cases[5].endswith("_t.test_ticks(capsys=_r1_capsys)")
+    assert statuses(PRINTER, {"test": CAPSYS_TESTS}) == ["passed"] * 6
+    # greet without the comma: every case that reads greet's line fails; shout and Counter are right
+    wrong = PRINTER.replace("'Hello, '", "'Hello '")
+    assert statuses(wrong, {"test": CAPSYS_TESTS}) == ["wrong_answer", "passed"] + ["wrong_answer"] * 3 + ["passed"]
+    # a program that returns the right values but prints nothing passes only what needs no print
+    silent = PRINTER.replace("print('Hello, ' + name + '!')", "pass").replace("print('tick', self.n)", "pass")
+    assert statuses(silent, {"test": CAPSYS_TESTS}) == ["wrong_answer", "passed"] + ["wrong_answer"] * 4
