@@ -271,8 +271,8 @@ def _relay(candidate: Session, tester: Tester, watch: CallWatch, per_case: float
             return False
         if line.startswith(b'{"call": '):
             answer = _answer(candidate, line, dead, min(row_end, case_start + limit))
-            if answer is None or answer.startswith(b'{"fail": '):
-                dead = dead or "the program did not answer in time"
+            if answer is None or answer.startswith(b'{"fail": '):  # a fail line (ours, or the program's own)
+                dead = dead or ("the program did not answer in time" if answer is None else _fail_text(answer))
                 answer = answer or json.dumps({"fail": dead}).encode()
                 candidate.spawned.kill("stop")
             if not tester.send(answer):
@@ -295,6 +295,14 @@ def _request(line: bytes) -> bytes | None:
         return _frame((str(req["call"]), list(args), kwargs))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
+
+
+def _fail_text(line: bytes) -> str:
+    """Why a fail line says the program failed; later calls of the row report the same."""
+    try:
+        return str(json.loads(line)["fail"])[:300]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return "the program answered a call with a malformed line"
 
 
 def _answer(candidate: Session, line: bytes, dead: str | None, deadline: float) -> bytes | None:

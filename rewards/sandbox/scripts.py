@@ -18,6 +18,7 @@ Where compiling fails (an interpreter that cannot run here, a timeout), the sour
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -60,6 +61,15 @@ sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(
 
 _compiled: dict[tuple[str, str], bytes | None] = {}
 _lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A forked child must not inherit the lock in the state another thread held it."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def compiled(python: str, name: str) -> bytes | None:

@@ -202,3 +202,11 @@ def test_a_used_candidate_is_killed_at_once_and_gone_when_close_pool_returns() -
     assert pool._retiring == [] and pool._pool == [] and pool._prepared == {}
     left = [p.name for base in cgroup_bases().values() if base is not None for p in base.glob(f"r1train-sbx-{os.getpid()}-*")]
     assert left == []
+
+
+def test_a_program_that_dies_fails_every_later_case_for_the_same_reason() -> None:
+    # it exits during the first call: that case and the next (its calls never reach a program) fail
+    # saying so; the later one used to read "did not answer in time", which it never was asked
+    report = run_tests("def f(x):\n    import os\n    os._exit(0)\n", {"test_list": ["assert f(1) == 1", "assert f(2) == 2"]},
+                       timeout_s=5)
+    assert [(r.status, r.detail) for r in report.results] == [("error", "CandidateFailure: the program exited")] * 2
