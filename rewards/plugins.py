@@ -1,8 +1,9 @@
 """User code a recipe names by reference: ``package.module:name`` or ``path/to/file.py:name``.
 
 Reward functions (:func:`rewards.registry.resolve`) and environments (:func:`r1train.envs.base.resolve`)
-are both named this way when they are not registered; :func:`load_reference` is the one loader behind
-both, so the two accept the same references and fail with the same sentences. It lives in ``rewards``
+are both named this way when they are not registered; :func:`resolve` (a registered name, else a
+reference, else the closest registered name in the error) and :func:`load_reference` are the one lookup
+and the one loader behind both, so the two accept the same references and fail with the same sentences. It lives in ``rewards``
 because that package imports nothing of ours and ``r1train`` may import it (DESIGN.md: dependencies
 flow one way); each registry stays beside the functions or classes it holds.
 
@@ -18,6 +19,7 @@ Use::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -29,6 +31,20 @@ from typing import Any
 
 class LoadError(ValueError):
     """A reference that cannot be loaded; the message is one sentence for the user."""
+
+
+def resolve(ref: str, registry: dict[str, Any], *, what: str, kind: str, fits: Callable[[Any], bool],
+            error: type[Exception], unknown: str, listed: str, forms: str) -> Any:
+    """What a recipe's ``ref`` names: a registered name, else ``module:name`` / ``file.py:name``
+    (:func:`load_reference`), else ``error`` with ``unknown``, the closest registered name and ``listed``
+    followed by every registered name and the reference ``forms``."""
+    if ref in registry:
+        return registry[ref]
+    if ":" in ref:
+        return load_reference(ref, what=what, kind=kind, fits=fits, error=error)
+    close = difflib.get_close_matches(ref, registry, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise error(f"{unknown}; {hint}{listed}: {', '.join(sorted(registry))} (or give {forms})")
 
 
 def load_reference(

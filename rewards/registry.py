@@ -16,13 +16,12 @@ This module imports nothing of torch: verifiers run in worker processes and stay
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rewards.plugins import load_reference
+from rewards.plugins import resolve as resolve_reference
 
 RewardFn = Callable[..., list[float | None]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,14 +103,7 @@ def describe(name: str) -> str:
 
 def resolve(ref: str) -> RewardFn:
     """Turn a recipe's reward reference into the function; raise :class:`RewardLookupError` if impossible."""
-    load_builtins()
-    if ref in REGISTRY:
-        return REGISTRY[ref]
-    if ":" in ref:  # module:function or file.py:function, loaded as environments are (rewards/plugins.py)
-        return load_reference(ref, what="reward", kind="function", fits=callable, error=RewardLookupError)
-    close = difflib.get_close_matches(ref, REGISTRY, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise RewardLookupError(
-        f"unknown reward {ref!r}; {hint}registered rewards are: {', '.join(sorted(REGISTRY))} "
-        "(or give module:function or path/to/file.py:function)"
-    )
+    load_builtins()  # module:function or file.py:function, loaded as environments are (rewards/plugins.py)
+    return resolve_reference(ref, REGISTRY, what="reward", kind="function", fits=callable, error=RewardLookupError,
+                             unknown=f"unknown reward {ref!r}", listed="registered rewards are",
+                             forms="module:function or path/to/file.py:function")

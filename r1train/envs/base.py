@@ -30,13 +30,12 @@ registering; ``env.args`` become the constructor's keyword arguments.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from r1train.errors import UserError
 from r1train.registry import registrar
-from rewards.plugins import load_reference
+from rewards.plugins import resolve as resolve_reference
 
 
 @dataclass(frozen=True)
@@ -68,16 +67,9 @@ register = registrar(ENVS, multi_turn=True)
 
 def resolve(ref: str) -> type:
     """The environment class a recipe names: a registered name, ``module:Class`` or ``file.py:Class``."""
-    if ref in ENVS:
-        return ENVS[ref]
-    if ":" in ref:  # module:Class or file.py:Class, loaded as reward functions are (rewards/plugins.py)
-        return load_reference(ref, what="env.name", kind="environment class", fits=_is_environment, error=UserError)
-    close = difflib.get_close_matches(ref, ENVS, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise UserError(
-        f"unknown environment {ref!r} in env.name; {hint}registered: {', '.join(sorted(ENVS))} "
-        "(or give module:Class or path/to/file.py:Class)"
-    )
+    return resolve_reference(ref, ENVS, what="env.name", kind="environment class", fits=_is_environment,
+                             error=UserError, unknown=f"unknown environment {ref!r} in env.name",
+                             listed="registered", forms="module:Class or path/to/file.py:Class")
 
 
 def _is_environment(obj: Any) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from r1train.errors import UserError
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
 from r1train.train.run import train
-from tests.helpers import REWARDS_FILE, kill_when, start_cli
+from tests.helpers import REWARDS_FILE, kill_when, rows, start_cli
 
 
 def recipe(tmp_path: Path, steps: int = 4) -> Path:
@@ -36,10 +35,6 @@ def recipe(tmp_path: Path, steps: int = 4) -> Path:
     return path
 
 
-def metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
 def weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "model" / "model.safetensors"))
 
@@ -55,7 +50,7 @@ def test_sigkill_then_resume_is_exact(tmp_path: Path) -> None:
     assert done is not None and not (killed / "model").exists(), "the run should have died before finishing"
 
     result = train(load_recipe(rec, [f"train.output_dir={killed}"]))  # train.resume defaults to auto
-    a, b = metrics(straight), metrics(killed)
+    a, b = rows(straight), rows(killed)
     assert [r["step"] for r in b] == [1, 2, 3, 4]
     for key in ("reward", "loss", "grad_norm", "lr", "length/mean"):
         assert [r[key] for r in a] == [r[key] for r in b], key  # bit for bit on CPU

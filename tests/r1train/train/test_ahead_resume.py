@@ -8,7 +8,6 @@ are discarded and regenerated from the checkpoint's weights, with seeds that fol
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 from r1train.recipe import load_recipe
 from r1train.runtime import checkpoint
 from r1train.train.run import train
-from tests.helpers import REWARDS_FILE, kill_when
+from tests.helpers import REWARDS_FILE, kill_when, rows
 
 
 def _recipe(tmp_path: Path) -> Path:
@@ -34,10 +33,6 @@ def _recipe(tmp_path: Path) -> Path:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def _metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def _train(rec: Path, out: Path) -> None:
@@ -59,7 +54,7 @@ def test_sigkill_during_an_async_run_then_resume_has_no_gap_or_repeat(tmp_path: 
     assert checkpoint.latest(killed) is not None and not (killed / "model").exists(), "it should have died mid-run"
 
     _train(rec, killed)  # train.resume defaults to auto
-    a, b = _metrics(straight), _metrics(killed)
+    a, b = rows(straight), rows(killed)
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5]  # no gap, no repeat
     # k = 2: batches 0, 1, 2 are all submitted at step 1 with version 0, so steps 1, 2, 3 (versions 0,
     # 1, 2 training) see staleness 0, 1, 2; the step-3 checkpoint settles the pipeline (batches 3, 4 in
