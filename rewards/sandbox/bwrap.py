@@ -162,10 +162,12 @@ def run_program(
     return execute(args, files, data, limits, unsafe=unsafe_no_isolation)
 
 
-def program(source: str) -> tuple[list[str], dict[str, bytes]]:
+def program(source: str, lean: bool = False) -> tuple[list[str], dict[str, bytes]]:
     """The arguments and files that run ``source`` as a plain program: ``/box/main.py`` started by
-    :mod:`rewards.sandbox.boot` (``python3 -I main.py``'s behaviour, without ``site``'s start-up cost)."""
-    return ["-S", "/box/boot.py"], {"main.py": source.encode("utf-8", "surrogateescape"), "boot.py": SCRIPTS["boot.py"]}
+    :mod:`rewards.sandbox.boot` (``python3 -I main.py``'s behaviour, without ``site``'s start-up cost;
+    ``lean``: tracebacks without file names and source lines, 1.5 ms less)."""
+    files = {"main.py": source.encode("utf-8", "surrogateescape"), "boot.py": SCRIPTS["boot.py"]}
+    return ["-S", "/box/boot.py", *(["--lean"] if lean else [])], files
 
 
 def execute(

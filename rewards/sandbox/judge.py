@@ -235,7 +235,7 @@ def run_tests(
                 failed = True
                 continue
             run_limits = replace(limits, timeout_s=min(timeout_s, left), cpu_s=timeout_s) if left < timeout_s else limits
-        args, files = program(source)
+        args, files = program(source, lean=True)  # judged on exit status, stdout and stderr's last line
         run = execute(args, files, case["stdin"].encode("utf-8", "surrogateescape"), run_limits, unsafe=unsafe_no_isolation)
         results[i] = _judge_stdio(i, run, case["stdout"], case["compare"] or compare)
         failed = failed or not results[i].passed

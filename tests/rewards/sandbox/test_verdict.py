@@ -191,7 +191,11 @@ def test_cpu_burning_processes_are_capped_per_run() -> None:
     wall = time.monotonic() - start
     assert [r.status for r in report.results] == ["passed"] * 3 + ["wrong_answer"], report
     burnt = float(report.results[3].detail.split()[1])
-    assert burnt <= 1.0 * wall, (burnt, wall)  # one CPU at most for all of the run's processes
+    # one CPU for all of the run's processes, give or take the kernel's enforcement: CFS bandwidth control
+    # hands each CPU runtime in 5 ms slices and throttles at scheduler ticks, so a group may overrun its
+    # quota by a few percent per 100 ms period (seen here: 2.101 CPU-s in 2.092 s); uncapped, the burners
+    # took ~2 CPU-s per wall second on these 2 cores
+    assert burnt <= 1.1 * wall, (burnt, wall)
 
 
 def test_reward_call_never_raises_on_program_output() -> None:
