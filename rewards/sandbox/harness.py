@@ -36,7 +36,7 @@ than the trainer's).
 
 import builtins
 import marshal
-import os
+import posix as os  # not os: under -S importing it costs 2 ms (stat, posixpath, _collections_abc); posix has all used here
 import sys
 from io import StringIO
 
