@@ -37,7 +37,6 @@ import json
 import marshal
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from rewards.sandbox.assertions import explicit_case, is_test_program, jobs, to_cases
@@ -45,6 +44,7 @@ from rewards.sandbox.bwrap import SandboxUnavailable, execute, program, unsafe_r
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.pool import run_assertions
 from rewards.sandbox.run import STARTUP_S, ExecResult
+from rewards.sandbox.scripts import SCRIPTS
 from rewards.sandbox.verdict import (
     FLOAT_TOL,
     CallWatch,
@@ -54,7 +54,6 @@ from rewards.sandbox.verdict import (
     values_equal,
 )
 
-HARNESS = Path(__file__).with_name("harness.py")
 # Launching and tearing down one sandbox beyond its limits (bwrap, cgroups, reaping), for worst_case_s.
 RUN_OVERHEAD_S = 0.25
 __all__ = ["FLOAT_TOL", "TestReport", "TestResult", "TestStatus", "decode", "min_allowance_s", "run_tests", "values_equal",
@@ -264,7 +263,7 @@ def _run_calls(source: str, cases: list[dict[str, Any]], limits: Limits, stop_fi
                         max_output_bytes=limits.max_output_bytes)
     calls = [(c["call"], c["args"], c["kwargs"]) for c in cases]
     files = {
-        "harness.py": HARNESS.read_bytes(),
+        "harness.py": SCRIPTS["harness.py"],
         "solution.py": source.encode("utf-8", "surrogateescape"),
         "calls.bin": marshal.dumps(calls),
     }

@@ -44,11 +44,11 @@ import os
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.run import STARTUP_S, SandboxError
+from rewards.sandbox.scripts import SCRIPTS
 from rewards.sandbox.session import EOF, OVERLONG, Session
 from rewards.sandbox.verdict import (
     MAX_LINE_BYTES,
@@ -58,7 +58,6 @@ from rewards.sandbox.verdict import (
     decode,
 )
 
-HERE = Path(__file__).parent
 TESTER_LIMITS = Limits(timeout_s=24 * 3600.0, cpu_s=1e7, memory_mb=512, max_output_bytes=1 << 62)
 MAX_TESTER_JOBS = 1000  # recycle a tester after this many rows
 
@@ -67,7 +66,7 @@ class Tester(Session):
     """A warm tester sandbox: runs test code only, one job per row."""
 
     def __init__(self) -> None:
-        files = {name: (HERE / name).read_bytes() for name in ("tester.py", "harness.py", "pytest_shim.py")}
+        files = {name: SCRIPTS[name] for name in ("tester.py", "harness.py", "pytest_shim.py")}
         super().__init__(["-S", "/box/tester.py"], files, TESTER_LIMITS)
         self.jobs = 0
 
@@ -87,7 +86,7 @@ class Candidate(Session):
 
     def __init__(self, limits: Limits) -> None:
         self.born = time.monotonic()
-        files = {"harness.py": (HERE / "harness.py").read_bytes()}
+        files = {"harness.py": SCRIPTS["harness.py"]}
         super().__init__(["-S", "/box/harness.py", "--serve"], files, limits, max_queued=MAX_QUEUED)
 
     def load(self, source: str) -> bool:

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = {name: (HERE / name).read_bytes() for name in ("harness.py", "tester.py", "boot.py")}
+# Every file of ours a sandbox gets, read once per process; the one a sandbox runs as its script gets a .pyc.
+SCRIPTS = {name: (HERE / name).read_bytes() for name in ("harness.py", "tester.py", "boot.py", "pytest_shim.py")}
 
 # Runs in the sandbox's interpreter: reads the script's name and source, writes the .pyc's bytes.
 _COMPILE = r"""

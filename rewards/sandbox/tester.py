@@ -33,24 +33,17 @@ import os
 import sys
 
 
-def load_codec():  # type: ignore[no-untyped-def]
-    """The harness's encode/decode, from /box/harness.py (one codec on both sides)."""
-    namespace = {"__name__": "harness_codec", "__builtins__": builtins}
-    with open("/box/harness.py") as f:
-        exec(compile(f.read(), "harness.py", "exec"), namespace)
-    return namespace["encode"], namespace["decode"], namespace["describe"]
+def load(name):  # type: ignore[no-untyped-def]
+    """The names /box/<name> defines, run in a fresh namespace of this process."""
+    namespace = {"__name__": name.rpartition(".")[0], "__builtins__": builtins}
+    with open("/box/" + name) as f:
+        exec(compile(f.read(), name, "exec"), namespace)
+    return namespace
 
 
-def load_pytest():  # type: ignore[no-untyped-def]
-    """The pytest stand-in, from /box/pytest_shim.py."""
-    namespace = {"__name__": "pytest_shim", "__builtins__": builtins}
-    with open("/box/pytest_shim.py") as f:
-        exec(compile(f.read(), "pytest_shim.py", "exec"), namespace)
-    return namespace["module"]()
-
-
-encode, decode, describe = load_codec()
-PYTEST = load_pytest()
+codec = load("harness.py")  # one codec on both sides
+encode, decode, describe = codec["encode"], codec["decode"], codec["describe"]
+PYTEST = load("pytest_shim.py")["module"]()
 write, read = os.write, os.read
 pending = [b""]
 
@@ -134,7 +127,8 @@ class Capsys:
     (its sandbox sends it with the answer) and what the test code printed, in order."""
 
     def __init__(self):  # type: ignore[no-untyped-def]
-        self.on, self.parts = False, {"out": [], "err": []}
+        self.on = False
+        self.r1_reset()
 
     def add(self, out, err):  # type: ignore[no-untyped-def]
         for key, text in (("out", out), ("err", err)):
@@ -150,7 +144,7 @@ class Capsys:
 
     def readouterr(self):  # type: ignore[no-untyped-def]
         out, err = "".join(self.parts["out"]), "".join(self.parts["err"])
-        self.parts = {"out": [], "err": []}
+        self.r1_reset()
         return Captured((out, err))
 
     def r1_reset(self):  # type: ignore[no-untyped-def]  (a new parameter set: a new test for pytest)
