@@ -27,12 +27,12 @@ from rewards.sandbox.bwrap import (
     describe_isolation,
     execute,
     isolation,
-    run_program,
     unsafe_requested,
 )
 from rewards.sandbox.judge import TestReport, TestResult, run_tests
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.pool import close_pool
+from rewards.sandbox.prepared import run_program
 from rewards.sandbox.run import ExecResult, SandboxError, Status
 
 __all__ = [

@@ -15,7 +15,13 @@ an uncaught exception prints the traceback from the program's own frames (a ``Sy
 one, as ``python3`` prints it) and exits 1; ``sys.exit`` behaves as usual. With ``--lean`` (the judge's
 stdin/stdout cases, which read only the exit status, stdout and the last line of stderr) the source is
 ``exec``'d without ``compile()``, whose first call costs 1.5 ms here (it builds the ``ast`` module's
-types): the traceback's frames then say ``File "<string>"`` with no source lines. Python 3.8+, stdlib only.
+types): the traceback's frames then say ``File "<string>"`` with no source lines.
+
+With ``--prepared FD`` (:mod:`rewards.sandbox.prepared`: a sandbox started before its program is known)
+the boot does all of the above that does not need the program, calls ``compile()`` once on nothing (so
+the program's own compile does not pay for building the ``ast`` types), then blocks reading one byte from
+the go pipe ``FD``; the host writes ``main.py`` and the program's stdin before that byte, and the boot
+closes ``FD`` before the program's first line. Python 3.8+, stdlib only.
 """
 
 import sys
@@ -68,6 +74,14 @@ def boot():  # type: ignore[no-untyped-def]
     places = ([stdlib + "/..", stdlib, "."], ["LICENSE.txt", "LICENSE"]) if stdlib else ([], [])
     builtins.license = Printer("license", "See https://www.python.org/psf/license/", places[1], places[0])
     lean = sys.argv[1:] == ["--lean"]
+    if sys.argv[1:2] == ["--prepared"]:
+        import posix
+
+        compile("", "<boot>", "exec", dont_inherit=True)  # the ast types, built before the program is known
+        go = int(sys.argv[2])
+        if posix.read(go, 1) != b"\x01":  # end of file: the host let this sandbox go unused
+            posix._exit(0)
+        posix.close(go)  # the host wrote main.py and the program's stdin before the byte
     path = here + "main.py"
     with open(path, "rb") as f:
         source = f.read()

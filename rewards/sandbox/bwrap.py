@@ -1,10 +1,11 @@
-"""Run untrusted, model-written Python in an OS-level sandbox: ``run_program``, ``run_tests``.
+"""Run untrusted, model-written Python in an OS-level sandbox: :func:`execute`, the engine under ``run_program``.
 
-``run_program(source, stdin)`` runs one program and returns an :class:`ExecResult` (status, exit code,
-stdout, stderr, wall time); ``run_tests(source, tests)`` (from :mod:`rewards.sandbox.judge`; both are
-exported by :mod:`rewards.sandbox`) scores a program against stdin/stdout or call-based test cases. Code rewards (``rewards.code``)
-call these thousands of times per training step, so one run costs a few tens of milliseconds more than
-a bare ``python3 -c``. Nothing here uses Python-level guards: isolation is the kernel's.
+``run_program(source, stdin)`` (:mod:`rewards.sandbox.prepared`, which starts sandboxes through
+:class:`Spawned` ahead of their program) runs one program and returns an :class:`ExecResult` (status,
+exit code, stdout, stderr, wall time); ``run_tests(source, tests)`` (:mod:`rewards.sandbox.judge`; both
+are exported by :mod:`rewards.sandbox`) scores a program against test cases. Code rewards
+(``rewards.code``) call these thousands of times per training step, so one run costs a few milliseconds
+more than a bare ``python3 -c``. Nothing here uses Python-level guards: isolation is the kernel's.
 
 How a run is isolated (:mod:`rewards.sandbox.host` finds what this machine provides, ``describe_isolation()``
 prints it):
@@ -129,39 +130,6 @@ def describe_isolation() -> str:
     return isolation().describe()
 
 
-def run_program(
-    source: str,
-    stdin: str = "",
-    *,
-    timeout_s: float = 5.0,
-    memory_mb: int = 512,
-    max_processes: int = 64,
-    max_output_bytes: int = 4 << 20,
-    max_file_mb: int = 64,
-    loopback: bool = False,
-    unsafe_no_isolation: bool = False,
-) -> ExecResult:
-    """Run Python ``source`` with ``stdin`` in the sandbox and report what happened.
-
-    ``timeout_s`` is wall time (CPU time per process is bounded by the same number); ``memory_mb`` bounds
-    all the program's processes together where cgroups are available. ``loopback`` allows IPv4/IPv6
-    sockets on the sandbox's private loopback (by default only ``AF_UNIX`` sockets exist). Raises :class:`SandboxUnavailable`
-    when no isolation exists (never runs unisolated unless ``unsafe_no_isolation``) and
-    :class:`SandboxError` when the machinery fails for this run.
-    """
-    limits = Limits(
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        max_processes=max_processes,
-        max_output_bytes=max_output_bytes,
-        max_file_mb=max_file_mb,
-        loopback=loopback,
-    )
-    args, files = program(source)
-    data = stdin.encode("utf-8", "surrogateescape")
-    return execute(args, files, data, limits, unsafe=unsafe_no_isolation)
-
-
 def program(source: str, lean: bool = False) -> tuple[list[str], dict[str, bytes]]:
     """The arguments and files that run ``source`` as a plain program: ``/box/main.py`` started by
     :mod:`rewards.sandbox.boot` (``python3 -I main.py``'s behaviour, without ``site``'s start-up cost;
@@ -190,7 +158,8 @@ def execute(
     return _execute_isolated(isolation(), args, files, stdin, limits, on_stdout, idle_timeout_s)
 
 
-def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: int) -> list[str]:
+def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: int,
+                binds: dict[str, str] | None = None) -> list[str]:
     argv = [iso.bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
     # --as-pid-1: the program is the namespace's init, so bwrap exits only after reaping it, and the kernel
     # kills and reaps every other process in the namespace before init's exit completes.
@@ -207,6 +176,8 @@ def _bwrap_argv(iso: Isolation, limits: Limits, fds: dict[str, int], info_fd: in
         argv += ["--ro-bind-try", path, path]
     for dest, fd in fds.items():  # copied into the root tmpfs, made read-only by --remount-ro / below
         argv += ["--seccomp", str(fd)] if dest == "seccomp" else ["--perms", "0444", "--file", str(fd), dest]
+    for dest, source in (binds or {}).items():  # host files shown read-only (a prepared sandbox's main.py)
+        argv += ["--ro-bind", source, dest]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     # bwrap's /dev has its own devpts instance, but pty slots are counted machine-wide (kernel.pty.max):
     # an empty read-only tmpfs over /dev/pts leaves no pty to open (/dev/ptmx points into it).
@@ -261,14 +232,17 @@ def _execute_isolated(
 class Spawned:
     """One started sandbox; :meth:`wait` reads it to the end and returns its :class:`ExecResult`.
 
-    ``stdin`` is the program's whole input (bytes), or a pipe's read end (int) the caller keeps writing
-    to (an interactive session: :mod:`rewards.sandbox.pool`). ``keep_stdout=False`` hands stdout to
-    ``on_stdout`` only, keeping nothing (a long-lived process must not accumulate its output).
+    ``stdin`` is the program's whole input (bytes), or a descriptor the caller keeps (a pipe's read end it
+    keeps writing to: an interactive session, :mod:`rewards.sandbox.pool`; a memfd it fills later:
+    :mod:`rewards.sandbox.prepared`). ``keep_stdout=False`` hands stdout to ``on_stdout`` only, keeping
+    nothing (a long-lived process must not accumulate its output). ``binds`` shows host files read-only
+    (destination -> host path); ``pass_fds`` reach the program under their own numbers.
     """
 
     def __init__(self, iso: Isolation, args: Sequence[str], files: dict[str, bytes], stdin: bytes | int,
                  limits: Limits, on_stdout: OnStdout | None = None, idle_timeout_s: float | None = None,
-                 keep_stdout: bool = True) -> None:
+                 keep_stdout: bool = True, binds: dict[str, str] | None = None,
+                 pass_fds: Sequence[int] = ()) -> None:
         fds: dict[str, int] = {}
         info_w = stdin_fd = -1
         args, files = prepare(iso.python, args, files)
@@ -287,12 +261,12 @@ class Spawned:
             except OSError as exc:
                 raise SandboxError(f"could not create this run's cgroups: {exc}") from exc
             launcher, self.host_uid = _launcher(iso, limits, self.cgroups)
-            cmd = launcher + _bwrap_argv(iso, limits, fds, info_w)
+            cmd = launcher + _bwrap_argv(iso, limits, fds, info_w, binds)
             cmd += [iso.python, "-I", "-B", *args]
             cg = self.cgroups
             usage = cg.cpu_seconds if cg is not None and "cpuacct" in cg.dirs else None
-            self.run = Run(cmd, stdin_fd, [info_w, *fds.values()], self.info_r, limits, on_stdout, idle_timeout_s,
-                           cpu_usage=usage, keep_stdout=keep_stdout)
+            self.run = Run(cmd, stdin_fd, [info_w, *fds.values(), *pass_fds], self.info_r, limits, on_stdout,
+                           idle_timeout_s, cpu_usage=usage, keep_stdout=keep_stdout)
         except BaseException:
             self._cleanup()
             raise

@@ -40,9 +40,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rewards.sandbox.assertions import explicit_case, is_test_program, jobs, to_cases
-from rewards.sandbox.bwrap import SandboxUnavailable, execute, program, unsafe_requested
+from rewards.sandbox.bwrap import SandboxUnavailable, execute, unsafe_requested
 from rewards.sandbox.limits import Limits
 from rewards.sandbox.pool import run_assertions
+from rewards.sandbox.prepared import run_plain
 from rewards.sandbox.run import STARTUP_S, ExecResult
 from rewards.sandbox.scripts import SCRIPTS
 from rewards.sandbox.verdict import (
@@ -234,8 +235,8 @@ def run_tests(
                 failed = True
                 continue
             run_limits = replace(limits, timeout_s=min(timeout_s, left), cpu_s=timeout_s) if left < timeout_s else limits
-        args, files = program(source, lean=True)  # judged on exit status, stdout and stderr's last line
-        run = execute(args, files, case["stdin"].encode("utf-8", "surrogateescape"), run_limits, unsafe=unsafe_no_isolation)
+        data = case["stdin"].encode("utf-8", "surrogateescape")
+        run = run_plain(source.encode("utf-8", "surrogateescape"), data, run_limits, unsafe=unsafe_no_isolation)
         results[i] = _judge_stdio(i, run, case["stdout"], case["compare"] or compare)
         failed = failed or not results[i].passed
     return TestReport(tuple(results[i] for i in range(len(cases))))

@@ -47,6 +47,7 @@ from dataclasses import replace
 from typing import Any
 
 from rewards.sandbox.limits import Limits
+from rewards.sandbox.prepared import close_prepared
 from rewards.sandbox.run import STARTUP_S, SandboxError
 from rewards.sandbox.scripts import SCRIPTS
 from rewards.sandbox.session import EOF, OVERLONG, Session
@@ -185,8 +186,9 @@ def _retire(session: Session) -> None:
 
 
 def close_pool() -> None:
-    """End every idle tester and prepared candidate sandbox (the pools refill on the next use), and wait
-    for the used ones still being torn down."""
+    """End every idle tester, prepared candidate and prepared plain-program sandbox
+    (:func:`rewards.sandbox.prepared.close_prepared`; the pools refill on the next use), and wait for the
+    used ones still being torn down."""
     with _pool_lock:
         sessions: list[Session] = [*_pool, *(c for ready in _prepared.values() for c in ready), *_retiring]
         _pool[:] = []
@@ -195,6 +197,7 @@ def close_pool() -> None:
         _epoch[0] += 1
     for session in sessions:
         _close_quietly(session)
+    close_prepared()
 
 
 atexit.register(close_pool)

@@ -125,6 +125,18 @@ class Run:
         except OSError as exc:
             raise SandboxError(f"could not start the sandbox launcher: {exc}") from exc
 
+    def restart(self, limits: Limits) -> None:
+        """Start the run's clocks now, under ``limits`` (a prepared sandbox, :mod:`rewards.sandbox.prepared`,
+        gets its program): the wall time counts from here, and the CPU time its processes used so far
+        (the boot's) is left out of the cap and of the reported ``cpu_s``."""
+        self.limits = limits
+        self.cpu_cap_s = limits.cpu_s if limits.cpu_s is not None else limits.timeout_s
+        usage = self.cpu_usage
+        base = usage() if usage is not None else None
+        if usage is not None and base is not None:
+            self.cpu_usage = lambda: None if (used := usage()) is None else used - base
+        self.start = time.monotonic()
+
     def wait(self) -> None:
         """Read output until the launcher exits, the deadline passes or a limit is hit; then reap.
 

@@ -18,7 +18,9 @@ import queue
 import select
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from rewards.sandbox.bwrap import Spawned, isolation
 from rewards.sandbox.limits import Limits
@@ -55,6 +57,12 @@ class Lines:
 # process: a sandbox meant to outlive a call (a warm tester, a prepared candidate) is forked from this one
 # long-lived thread, never from a row's thread (a batch's executor ends its threads, killing their sandboxes).
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
+
+
+def spawn(fn: Callable[..., Any], *args: Any, wait: bool = True) -> Any:
+    """Call ``fn(*args)`` on the spawner thread: its result (or exception) with ``wait``, else at once None."""
+    future = _spawner.submit(fn, *args)
+    return future.result() if wait else None
 
 
 class Session:

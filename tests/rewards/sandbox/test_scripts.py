@@ -7,6 +7,7 @@ Parity is checked against the real thing: each program runs in the sandbox and, 
 
 from __future__ import annotations
 
+import ast
 import marshal
 import subprocess
 from pathlib import Path
@@ -47,9 +48,11 @@ def test_a_program_behaves_as_under_python_with_site(python: str, tmp_path: Path
 
 
 def test_the_sandbox_runs_our_scripts_from_their_bytecode() -> None:
-    # /proc/self/cmdline is the interpreter's own argv: the boot ran from its .pyc, under -S
+    # /proc/self/cmdline is the interpreter's own argv: the boot ran from its .pyc, under -S (a prepared
+    # sandbox's boot also has its go pipe's number: rewards.sandbox.prepared)
     shown = run_program("print(open('/proc/self/cmdline').read().split('\\0')[1:-1])", timeout_s=10)
-    assert shown.stdout.strip() == "['-I', '-B', '-S', '/box/boot.pyc']"
+    argv = ast.literal_eval(shown.stdout)
+    assert argv[:4] == ["-I", "-B", "-S", "/box/boot.pyc"] and argv[4:5] == ["--prepared"] and argv[5].isdigit()
     # a candidate's harness is __main__ of its sandbox: it too came from the .pyc
     src = "import sys\ndef who():\n    return sys.modules['__main__'].__file__\n"
     report = run_tests(src, [{"call": "who", "args": [], "expected": "/box/harness.pyc"}], timeout_s=10)
