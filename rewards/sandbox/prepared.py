@@ -51,6 +51,7 @@ from rewards.sandbox.session import spawn
 
 PREPARED_PER_KIND = 2  # ready sandboxes kept per kind of limits
 LIFETIME_S = 300.0  # a prepared sandbox nobody took for this long is ended and replaced
+MAX_KINDS = 8  # kinds of limits with sandboxes kept ready (each ready sandbox holds ~10 MB)
 DIR_PREFIX = "r1train-sandbox-"
 
 
@@ -187,16 +188,22 @@ _lock = threading.Lock()
 
 
 def _take(key: Limits) -> Prepared | None:
-    """A ready sandbox for ``key``, or None; replacements start meanwhile, to keep ``PREPARED_PER_KIND`` ready."""
+    """A ready sandbox for ``key``, or None; replacements start meanwhile, to keep ``PREPARED_PER_KIND`` ready.
+
+    Kinds are kept most recently used last; beyond ``MAX_KINDS`` the oldest kind's sandboxes are ended,
+    and so is any sandbox, of any kind, that waited ``LIFETIME_S`` (a run sweeps them all).
+    """
     found, stale = None, []
     with _lock:
-        ready = _ready.setdefault(key, [])
-        while ready and found is None:
-            box = ready.pop(0)
-            if box.usable:
-                found = box
-            else:
-                stale.append(box)
+        ready = _ready.pop(key, [])
+        _ready[key] = ready  # now the most recently used kind
+        while len(_ready) > MAX_KINDS:
+            stale += _ready.pop(next(iter(_ready)))
+        for boxes in _ready.values():
+            stale += [box for box in boxes if not box.usable]
+            boxes[:] = [box for box in boxes if box not in stale]
+        if ready:
+            found = ready.pop(0)
         missing = max(0, PREPARED_PER_KIND - len(ready) - _starting.get(key, 0))
         _starting[key] = _starting.get(key, 0) + missing
         epoch = _epoch[0]
@@ -219,7 +226,7 @@ def _refill(key: Limits, epoch: int) -> None:
             _starting[key] = max(0, _starting.get(key, 0) - 1)
             keep = box is not None and epoch == _epoch[0]
             if keep:
-                _ready.setdefault(key, []).append(box)
+                _ready.setdefault(key, []).append(box)  # (a kind evicted meanwhile comes back, last)
     if box is not None and not keep:  # close_prepared() ran meanwhile: nothing may outlive it
         box.discard()
 

@@ -163,3 +163,18 @@ def test_prepared_sandboxes_keep_the_isolation() -> None:
     assert got.stdout == "1000\n97\n"  # the inside uid; AF_INET: EAFNOSUPPORT
     if os.getuid() == 0:
         assert got.host_uid is not None and got.host_uid >= 0x7A000000
+
+
+def test_only_the_most_recently_used_kinds_keep_sandboxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared, "MAX_KINDS", 2)
+    keys = [prepared.launch_limits(Limits(timeout_s=2, memory_mb=mb)) for mb in (128, 160, 192)]
+    assert run_program("pass", timeout_s=2, memory_mb=128).ok
+    deadline = time.monotonic() + 10
+    while not prepared._ready.get(keys[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = list(prepared._ready[keys[0]])
+    assert first
+    assert run_program("pass", timeout_s=2, memory_mb=160).ok
+    assert run_program("pass", timeout_s=2, memory_mb=192).ok  # a third kind: the least recently used one goes
+    assert keys[0] not in prepared._ready and set(keys[1:]) <= set(prepared._ready)
+    assert all(box.spawned.run.proc.poll() is not None for box in first)
