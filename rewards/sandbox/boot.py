@@ -12,10 +12,7 @@ only two things from it, which this file provides for a fraction of that:
 
 The program then runs as ``__main__`` with ``__file__`` ``main.py``'s path, ``sys.argv`` ``[that path]``;
 an uncaught exception prints the traceback from the program's own frames (a ``SyntaxError`` without
-one, as ``python3`` prints it) and exits 1; ``sys.exit`` behaves as usual. With ``--lean`` (the judge's
-stdin/stdout cases, which read only the exit status, stdout and the last line of stderr) the source is
-``exec``'d without ``compile()``, whose first call costs 1.5 ms here (it builds the ``ast`` module's
-types): the traceback's frames then say ``File "<string>"`` with no source lines.
+one, as ``python3`` prints it) and exits 1; ``sys.exit`` behaves as usual.
 
 With ``--prepared FD`` (:mod:`rewards.sandbox.prepared`: a sandbox started before its program is known)
 the boot does all of the above that does not need the program, calls ``compile()`` once on nothing (so
@@ -73,7 +70,6 @@ def boot():  # type: ignore[no-untyped-def]
     stdlib = getattr(sys, "_stdlib_dir", None)
     places = ([stdlib + "/..", stdlib, "."], ["LICENSE.txt", "LICENSE"]) if stdlib else ([], [])
     builtins.license = Printer("license", "See https://www.python.org/psf/license/", places[1], places[0])
-    lean = sys.argv[1:] == ["--lean"]
     if sys.argv[1:2] == ["--prepared"]:
         import posix
 
@@ -89,14 +85,11 @@ def boot():  # type: ignore[no-untyped-def]
     main.__file__, main.__builtins__, main.__cached__ = path, builtins, None
     sys.modules["__main__"] = main
     sys.argv[:] = [path]
-    if lean:  # no compile(): its first call builds the ast module's types (1.5 ms); frames say "<string>"
-        code = source
-    else:
-        try:
-            code = compile(source, path, "exec", dont_inherit=True)
-        except SyntaxError as exc:  # python3 prints it with no traceback
-            sys.excepthook(type(exc), exc.with_traceback(None), None)
-            sys.exit(1)
+    try:
+        code = compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:  # python3 prints it with no traceback
+        sys.excepthook(type(exc), exc.with_traceback(None), None)
+        sys.exit(1)
     try:
         exec(code, main.__dict__)
     except SystemExit:

@@ -130,12 +130,12 @@ def describe_isolation() -> str:
     return isolation().describe()
 
 
-def program(source: str, lean: bool = False) -> tuple[list[str], dict[str, bytes]]:
-    """The arguments and files that run ``source`` as a plain program: ``/box/main.py`` started by
-    :mod:`rewards.sandbox.boot` (``python3 -I main.py``'s behaviour, without ``site``'s start-up cost;
-    ``lean``: tracebacks without file names and source lines, 1.5 ms less)."""
+def program(source: str) -> tuple[list[str], dict[str, bytes]]:
+    """The arguments and files that run ``source`` as a plain program in a fresh sandbox: ``/box/main.py``
+    started by :mod:`rewards.sandbox.boot` (``python3 -I main.py``'s behaviour, without ``site``'s start-up
+    cost); :mod:`rewards.sandbox.prepared` runs it in a sandbox booted ahead instead."""
     files = {"main.py": source.encode("utf-8", "surrogateescape"), "boot.py": SCRIPTS["boot.py"]}
-    return ["-S", "/box/boot.py", *(["--lean"] if lean else [])], files
+    return ["-S", "/box/boot.py"], files
 
 
 def execute(

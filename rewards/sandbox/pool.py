@@ -31,7 +31,7 @@ ends them; they end with the process too); they are sessions (:mod:`rewards.sand
 from one long-lived thread because bubblewrap's ``--die-with-parent`` follows the forking *thread*. A candidate sandbox is never reused.
 
 ``r1train bench sandbox`` prints the throughput on HumanEval's 164 canonical solutions with their real
-tests (61.7 programs/s on 2 cores, median of 5 rounds, 2026-12-01 17:12; the history is in
+tests (71.4 programs/s on 2 cores, median of 5 rounds, 2026-12-01 18:34; the history is in
 ``r1train/bench/PERFORMANCE.md``).
 """
 
