@@ -59,9 +59,10 @@ class Lines:
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1train-sandbox-spawner")
 
 
-def spawn(fn: Callable[..., Any], *args: Any, wait: bool = True) -> Any:
-    """Call ``fn(*args)`` on the spawner thread: its result (or exception) with ``wait``, else at once None."""
-    future = _spawner.submit(fn, *args)
+def spawn(fn: Callable[..., Any], *args: Any, wait: bool = True, **kwargs: Any) -> Any:
+    """Call ``fn(*args, **kwargs)`` on the spawner thread: its result (or exception) with ``wait``, else at
+    once None."""
+    future = _spawner.submit(fn, *args, **kwargs)
     return future.result() if wait else None
 
 
@@ -76,8 +77,8 @@ class Session:
         os.set_blocking(self.stdin, False)  # a process that stops reading must not block the host's writes
         try:
             iso = isolation()
-            self.spawned = _spawner.submit(Spawned, iso, args, files, read_end, limits, on_stdout=self.lines,
-                                           keep_stdout=keep_stdout).result()
+            self.spawned = spawn(Spawned, iso, args, files, read_end, limits, on_stdout=self.lines,
+                                 keep_stdout=keep_stdout)
         except BaseException:
             os.close(self.stdin)
             raise
