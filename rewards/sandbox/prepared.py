@@ -203,19 +203,27 @@ def _take(key: Limits) -> Prepared | None:
     """A ready sandbox for ``key``, or None; replacements start meanwhile, to keep ``PREPARED_PER_KIND`` ready.
 
     Kinds are kept most recently used last; beyond ``MAX_KINDS`` the oldest kind's sandboxes are ended,
-    and so is any sandbox, of any kind, that waited ``LIFETIME_S`` (a run sweeps them all).
+    and so is any sandbox, of any kind, that waited ``LIFETIME_S`` (a run sweeps them all by age, a clock
+    read each; only the one taken is asked whether its process still runs).
     """
     found, stale = None, []
+    now = time.monotonic()
     with _lock:
         ready = _ready.pop(key, [])
         _ready[key] = ready  # now the most recently used kind
         while len(_ready) > MAX_KINDS:
             stale += _ready.pop(next(iter(_ready)))
         for boxes in _ready.values():
-            stale += [box for box in boxes if not box.usable]
-            boxes[:] = [box for box in boxes if box not in stale]
-        if ready:
-            found = ready.pop(0)
+            old = [box for box in boxes if now - box.born >= LIFETIME_S]
+            if old:
+                stale += old
+                boxes[:] = [box for box in boxes if box not in old]
+        while ready and found is None:
+            box = ready.pop(0)
+            if box.usable:
+                found = box
+            else:
+                stale.append(box)
         missing = max(0, PREPARED_PER_KIND - len(ready) - _starting.get(key, 0))
         _starting[key] = _starting.get(key, 0) + missing
         epoch = _epoch[0]
